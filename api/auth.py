@@ -1,0 +1,158 @@
+"""Bearer JWT authentication and role checks for HTTP requests.
+
+The accepted algorithm is pinned by configuration; `alg: none` and every other
+algorithm are refused. Token contents never reach a log line.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import jwt
+from flask import current_app, g, request
+
+from api.errors import Forbidden, Unauthorized
+from core.catalog import Role
+from core.config import Settings
+from models.db import db
+from models.users import ensure_user
+
+USER_ID_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    role: Role
+
+
+def decode_token(token: str, settings: Settings) -> Principal:
+    """Verify a JWT against the pinned algorithm and claims; raise Unauthorized naming why."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_verification_key,
+            algorithms=[settings.jwt_algorithm],
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway=settings.jwt_leeway_seconds,
+            options={
+                "require": ["exp", "sub"],
+                "verify_aud": settings.jwt_audience is not None,
+                "verify_iss": settings.jwt_issuer is not None,
+            },
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The token has expired.", code="token_expired") from None
+    except jwt.InvalidAlgorithmError:
+        raise Unauthorized(
+            f"The token's algorithm is not accepted (only {settings.jwt_algorithm}).",
+            code="invalid_token",
+        ) from None
+    except jwt.InvalidSignatureError:
+        raise Unauthorized("The token's signature is not valid.", code="invalid_token") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise Unauthorized(f"The token has no '{exc.claim}' claim.", code="invalid_token") from None
+    except jwt.InvalidIssuerError:
+        raise Unauthorized("The token's issuer is not accepted.", code="invalid_token") from None
+    except jwt.InvalidAudienceError:
+        raise Unauthorized("The token's audience is not accepted.", code="invalid_token") from None
+    except jwt.ImmatureSignatureError:
+        raise Unauthorized("The token is not valid yet.", code="invalid_token") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("The token is malformed.", code="invalid_token") from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not USER_ID_PATTERN.match(subject):
+        raise Unauthorized(
+            "The token's 'sub' must be a user id of 1 to 64 visible characters.",
+            code="invalid_token",
+        )
+    try:
+        role = Role(claims.get("role") or Role.USER)
+    except ValueError:
+        raise Unauthorized(
+            "The token's 'role' must be one of user, admin, service.", code="invalid_token"
+        ) from None
+    return Principal(user_id=subject, role=role)
+
+
+def mint_token(
+    settings: Settings,
+    user_id: str,
+    role: Role = Role.USER,
+    ttl: timedelta = timedelta(hours=1),
+    private_key: str | None = None,
+) -> str:
+    """Sign a token the API accepts (development and tests; production tokens come from auth)."""
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {"sub": user_id, "role": role.value, "iat": now, "exp": now + ttl}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    key = private_key or settings.jwt_secret
+    if not key:
+        raise ValueError(f"{settings.jwt_algorithm} tokens need a private key to be signed")
+    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def current_principal() -> Principal:
+    """The caller, decoded once per request; Unauthorized when there is no valid token."""
+    if "principal" not in g:
+        token = bearer_token()
+        if token is None:
+            g.principal = Unauthorized(
+                "Send 'Authorization: Bearer <token>'.", code="missing_token"
+            )
+        else:
+            try:
+                g.principal = decode_token(token, current_app.config["PULSE_SETTINGS"])
+            except Unauthorized as exc:
+                g.principal = exc
+    if isinstance(g.principal, Unauthorized):
+        raise g.principal
+    return g.principal
+
+
+def optional_principal() -> Principal | None:
+    try:
+        return current_principal()
+    except Unauthorized:
+        return None
+
+
+def authenticated(*roles: Role) -> Callable[[F], F]:
+    """Require a valid token (and one of `roles`, when given) before the view runs."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if roles and principal.role not in roles:
+                raise Forbidden(
+                    f"This needs the role {' or '.join(r.value for r in roles)}.",
+                    details={"role": principal.role.value},
+                )
+            if principal.role is not Role.SERVICE:
+                # Its own short transaction: the user exists even if the view then fails.
+                with db.session_scope() as session:
+                    ensure_user(session, principal.user_id)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

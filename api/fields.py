@@ -1,0 +1,51 @@
+"""Marshmallow fields shared by the API's schemas: strict types, times of day, time zones."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from marshmallow import ValidationError, fields
+
+from core.config import parse_hh_mm
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true/false: "yes", 1 or "false" are type errors, not guesses."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Not a boolean: use true or false.")
+        return value
+
+
+class TimeOfDay(fields.Field):
+    """A time of day as "HH:MM" (24-hour)."""
+
+    def _serialize(self, value: time | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else value.strftime("%H:%M")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
+        if not isinstance(value, str):
+            raise ValidationError('Not a time of day: use "HH:MM", e.g. "22:00".')
+        try:
+            return parse_hh_mm(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class TimeZoneName(fields.String):
+    """An IANA time zone name that zoneinfo knows, e.g. "America/New_York"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if name not in known_time_zones():
+            raise ValidationError(f"{name!r} is not an IANA time zone name (e.g. Europe/London).")
+        return name

@@ -1,0 +1,87 @@
+"""Request and response schemas of the notifications API (tokens and settings).
+
+They validate requests and, through flask-smorest, are the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.fields import StrictBoolean, TimeOfDay, TimeZoneName
+from core.catalog import Platform, Provider, values
+
+
+class RegisterTokenSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    platform = fields.String(required=True, validate=validate.OneOf(values(Platform)))
+    provider = fields.String(
+        validate=validate.OneOf(values(Provider)),
+        metadata={"description": "Inferred from the token's form when absent."},
+    )
+    device_id = fields.String(validate=validate.Length(min=1, max=128))
+    app_version = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class UnregisterTokenSchema(Schema):
+    token = fields.String(validate=validate.Length(min=1, max=4096))
+    token_id = fields.UUID()
+
+    @validates_schema
+    def exactly_one_key(self, data: dict, **_: object) -> None:
+        if ("token" in data) == ("token_id" in data):
+            raise ValidationError("Give exactly one of token or token_id.", "token")
+
+
+class TokenResultSchema(Schema):
+    message = fields.String(required=True)
+    token_id = fields.UUID(required=True)
+
+
+class TypeSettingSchema(Schema):
+    notification_type = fields.String(required=True)
+    is_enabled = StrictBoolean(required=True)
+    push_enabled = StrictBoolean(required=True)
+    email_enabled = StrictBoolean(required=True)
+
+
+class TypeSettingChangeSchema(Schema):
+    notification_type = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    is_enabled = StrictBoolean()
+    push_enabled = StrictBoolean()
+    email_enabled = StrictBoolean()
+
+
+class QuietHoursSchema(Schema):
+    start = TimeOfDay(required=True, metadata={"example": "22:00"})
+    end = TimeOfDay(required=True, metadata={"example": "08:00"})
+    timezone = TimeZoneName(required=True, metadata={"example": "America/New_York"})
+
+
+class QuietHoursChangeSchema(Schema):
+    start = TimeOfDay(metadata={"example": "22:00"})
+    end = TimeOfDay(metadata={"example": "08:00"})
+    timezone = TimeZoneName(metadata={"example": "America/New_York"})
+
+
+class SettingsSchema(Schema):
+    settings = fields.List(fields.Nested(TypeSettingSchema), required=True)
+    quiet_hours = fields.Nested(QuietHoursSchema, required=True)
+
+
+class SettingsChangeSchema(Schema):
+    settings = fields.List(
+        fields.Nested(TypeSettingChangeSchema), validate=validate.Length(max=100)
+    )
+    quiet_hours = fields.Nested(QuietHoursChangeSchema)
+
+    @validates_schema
+    def something_to_change(self, data: dict, **_: object) -> None:
+        if not data.get("settings") and not data.get("quiet_hours"):
+            raise ValidationError("Give settings, quiet_hours, or both.", "settings")
+        seen: set[str] = set()
+        for item in data.get("settings") or []:
+            if item["notification_type"] in seen:
+                raise ValidationError(
+                    f"{item['notification_type']} appears more than once.", "settings"
+                )
+            seen.add(item["notification_type"])

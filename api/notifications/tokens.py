@@ -1,0 +1,89 @@
+"""Device token routes: register and unregister the caller's own push tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+
+from api.auth import authenticated, current_principal
+from api.envelope import envelope, ok
+from api.errors import NotFound, ValidationFailed
+from api.extensions import limiter, request_session
+from api.notifications import blp
+from api.notifications.schemas import RegisterTokenSchema, TokenResultSchema, UnregisterTokenSchema
+from core.catalog import Platform, Provider
+from core.device_tokens import TokenCipher, TokenFormatError, infer_provider, validate_token
+from models.tokens import deactivate_token, find_own_token, register_token
+
+SECURITY = [{"bearerAuth": []}]
+
+
+def _cipher() -> TokenCipher:
+    return current_app.extensions["pulse.token_cipher"]
+
+
+def _register_limit() -> str:
+    return current_app.config["PULSE_SETTINGS"].rate_limit_register_token
+
+
+@blp.route("/register-token", methods=["POST"])
+@limiter.limit(_register_limit)
+@authenticated()
+@blp.arguments(RegisterTokenSchema)
+@blp.response(201, envelope(TokenResultSchema), description="A new token for this user.")
+@blp.alt_response(200, schema=envelope(TokenResultSchema), description="Already registered.")
+@blp.doc(security=SECURITY)
+def register_device_token(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Register the caller's device push token (idempotent)."""
+    platform = Platform(args["platform"])
+    try:
+        provider = (
+            Provider(args["provider"]) if "provider" in args else infer_provider(args["token"])
+        )
+        token = validate_token(provider, platform, args["token"])
+    except TokenFormatError as exc:
+        raise ValidationFailed(
+            f"Invalid token: {exc}.", details={"fields": {"token": [str(exc)]}}
+        ) from None
+    registration = register_token(
+        request_session(),
+        _cipher(),
+        user_id=current_principal().user_id,
+        token=token,
+        platform=platform,
+        provider=provider,
+        device_id=args.get("device_id"),
+        app_version=args.get("app_version"),
+        now=datetime.now(UTC),
+    )
+    message = (
+        "Device token registered successfully"
+        if registration.created
+        else "Device token already registered"
+    )
+    return ok({"message": message, "token_id": registration.token_id}), (
+        201 if registration.created else 200
+    )
+
+
+@blp.route("/unregister-token", methods=["DELETE"])
+@authenticated()
+@blp.arguments(UnregisterTokenSchema)
+@blp.response(200, envelope(TokenResultSchema))
+@blp.doc(security=SECURITY)
+def unregister_device_token(args: dict[str, Any]) -> dict[str, Any]:
+    """Unregister one of the caller's device tokens, by value or by id (idempotent)."""
+    session = request_session()
+    push_token = find_own_token(
+        session,
+        _cipher(),
+        current_principal().user_id,
+        token=args.get("token"),
+        token_id=args.get("token_id"),
+    )
+    if push_token is None:
+        raise NotFound("You have no such device token.")
+    deactivate_token(session, push_token, "unregistered", datetime.now(UTC))
+    return ok({"message": "Device token unregistered successfully", "token_id": push_token.id})

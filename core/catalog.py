@@ -1,0 +1,143 @@
+"""The one catalogue of Pulse's names: notification types, priorities, statuses,
+platforms, providers, roles, event and activity types.
+
+A name such as "new_match" is written here once; everything else imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Priority(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical, 3 for low: sort ascending to serve the most urgent first."""
+        return list(Priority).index(self)
+
+
+class NotificationType(StrEnum):
+    NEW_MATCH = "new_match"
+    NEW_MESSAGE = "new_message"
+    SUPER_LIKE_RECEIVED = "super_like_received"
+    LIKE_RECEIVED = "like_received"
+    MATCH_EXPIRING = "match_expiring"
+    CONVERSATION_STARTED = "conversation_started"
+    BOOST_ACTIVATED = "boost_activated"
+    PROFILE_VIEW = "profile_view"
+    SYSTEM = "system"
+    MARKETING = "marketing"
+
+
+@dataclass(frozen=True)
+class TypeDefaults:
+    priority: Priority
+    is_enabled: bool
+    push_enabled: bool
+    email_enabled: bool
+
+
+# Why these defaults (docs/notification-types.md says the same for users of the API):
+# - what another person did to you (match, message, super like, expiring match) is
+#   high: it is time-sensitive and the reason people keep the app;
+# - plain likes, new conversations and boosts are normal; profile views are low
+#   (frequent, and they must never crowd out a match);
+# - system notices (account, safety) are high and on; marketing is opt-in: off until
+#   the user turns it on, and low when they do.
+# Email is off everywhere: Pulse does not send email, the flag is kept for the
+# service that does.
+TYPE_DEFAULTS: dict[NotificationType, TypeDefaults] = {
+    NotificationType.NEW_MATCH: TypeDefaults(Priority.HIGH, True, True, False),
+    NotificationType.NEW_MESSAGE: TypeDefaults(Priority.HIGH, True, True, False),
+    NotificationType.SUPER_LIKE_RECEIVED: TypeDefaults(Priority.HIGH, True, True, False),
+    NotificationType.LIKE_RECEIVED: TypeDefaults(Priority.NORMAL, True, True, False),
+    NotificationType.MATCH_EXPIRING: TypeDefaults(Priority.HIGH, True, True, False),
+    NotificationType.CONVERSATION_STARTED: TypeDefaults(Priority.NORMAL, True, True, False),
+    NotificationType.BOOST_ACTIVATED: TypeDefaults(Priority.NORMAL, True, True, False),
+    NotificationType.PROFILE_VIEW: TypeDefaults(Priority.LOW, True, True, False),
+    NotificationType.SYSTEM: TypeDefaults(Priority.HIGH, True, True, False),
+    NotificationType.MARKETING: TypeDefaults(Priority.LOW, False, False, False),
+}
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    PROCESSING = "processing"
+    SENT = "sent"
+    PARTIALLY_SENT = "partially_sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    BATCHED = "batched"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"  # the provider accepted it (APNs 200, FCM name, Expo ok ticket)
+    DELIVERED = "delivered"  # Expo receipt ok
+    FAILED = "failed"
+    RETRYING = "retrying"
+
+
+class Platform(StrEnum):
+    IOS = "ios"
+    ANDROID = "android"
+    WEB = "web"
+
+
+class Provider(StrEnum):
+    EXPO = "expo"
+    APNS = "apns"
+    FCM = "fcm"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+    SERVICE = "service"
+
+
+class PresenceVisibility(StrEnum):
+    EVERYONE = "everyone"
+    MATCHES = "matches"
+    NOBODY = "nobody"
+
+
+class MatchStatus(StrEnum):
+    MATCHED = "matched"
+    UNMATCHED = "unmatched"
+    EXPIRED = "expired"
+
+
+class RealtimeEventType(StrEnum):
+    DISCOVERY_UPDATE = "discovery_update"
+    PROFILE_REMOVED = "profile_removed"
+    BOOST_ACTIVATED = "boost_activated"
+    MATCH_UPDATE = "match_update"
+    MATCH_EXPIRATION_WARNING = "match_expiration_warning"
+    CONVERSATION_STARTED = "conversation_started"
+    NOTIFICATION = "notification"
+
+
+class ActivityType(StrEnum):
+    APP_OPEN = "app_open"
+    APP_BACKGROUND = "app_background"
+    PROFILE_VIEW = "profile_view"
+    SWIPE = "swipe"
+    MESSAGE_SENT = "message_sent"
+    MATCH_OPENED = "match_opened"
+    NOTIFICATION_OPENED = "notification_opened"
+    PRESENCE_CHANGE = "presence_change"
+    TYPING = "typing"
+
+
+def values(enum: type[StrEnum]) -> list[str]:
+    """The string values of an enum, in declaration order (for CHECK constraints and schemas)."""
+    return [member.value for member in enum]

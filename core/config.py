@@ -1,0 +1,267 @@
+"""Pulse's settings, read once from the environment into one typed object.
+
+Every variable is validated at start-up; a bad one stops the process with a
+message that names it. Secrets never have a default: development gets its own
+generated `.env` from `make run`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+ENVIRONMENTS = ("development", "test", "production")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+def parse_hh_mm(value: str) -> time:
+    """'22:00' -> time(22, 0); raises ValueError on anything else."""
+    match = _HH_MM.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day in HH:MM (00:00 to 23:59)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    redis_url: str
+    redis_key_prefix: str
+
+    jwt_algorithm: str
+    jwt_secret: str | None
+    jwt_public_key: str | None
+    jwt_issuer: str | None
+    jwt_audience: str | None
+    jwt_leeway_seconds: int
+
+    token_encryption_keys: tuple[str, ...]
+    token_hash_key: str
+
+    expo_push_access_token: str | None
+    expo_push_host: str
+    apple_push_key_id: str | None
+    apple_push_team_id: str | None
+    apple_push_key_file: str | None
+    apns_host: str | None
+    apns_port: int
+    apns_use_sandbox: bool
+    apns_ca_file: str | None
+    apns_topic: str | None
+    google_fcm_server_key: str | None
+    fcm_service_account_file: str | None
+    fcm_project_id: str | None
+    fcm_endpoint: str
+
+    notification_batch_size: int
+    notification_batch_window_seconds: int
+    presence_update_interval_ms: int
+    heartbeat_interval_ms: int
+    quiet_hours_default_start: time
+    quiet_hours_default_end: time
+
+    max_request_bytes: int
+    rate_limit_register_token: str
+    rate_limit_settings: str
+    log_level: str
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def jwt_verification_key(self) -> str:
+        key = self.jwt_public_key if self.jwt_algorithm in PUBLIC_KEY_ALGORITHMS else None
+        return key or self.jwt_secret or ""
+
+
+class _Reader:
+    """Reads typed values from a mapping, collecting the name of each bad variable."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def required(self, name: str, why: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            raise ConfigError(f"{name} is not set: {why}")
+        return value
+
+    def int(self, name: str, default: int, minimum: int = 0) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a whole number") from None
+        if number < minimum:
+            raise ConfigError(f"{name}={number} must be at least {minimum}")
+        return number
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} is not a boolean (true/false)")
+
+    def time(self, name: str, default: str) -> time:
+        value = self.raw(name) or default
+        try:
+            return parse_hh_mm(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+    def url(self, name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+        value = self.str(name, default)
+        if value is not None and not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ConfigError(f"{name} must be a URL starting with one of {schemes}")
+        return value
+
+    def file(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"{name}={value!r}: no such file")
+        return value
+
+
+def _fernet_keys(reader: _Reader) -> tuple[str, ...]:
+    raw = reader.required(
+        "TOKEN_ENCRYPTION_KEY",
+        "device tokens are encrypted at rest; generate a key with `python -c "
+        "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`",
+    )
+    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for index, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"TOKEN_ENCRYPTION_KEY: key #{index + 1} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
+
+
+def _jwt(reader: _Reader) -> tuple[str, str | None, str | None]:
+    algorithm = (reader.str("JWT_ALGORITHM", "HS256") or "HS256").upper()
+    if algorithm in HMAC_ALGORITHMS:
+        secret = reader.required("JWT_SECRET", f"{algorithm} tokens are verified with it")
+        if len(secret) < 32:
+            raise ConfigError("JWT_SECRET must be at least 32 characters long")
+        return algorithm, secret, None
+    if algorithm in PUBLIC_KEY_ALGORITHMS:
+        public_key = reader.required("JWT_PUBLIC_KEY", f"{algorithm} tokens are verified with it")
+        if not public_key.startswith("-----BEGIN") and Path(public_key).is_file():
+            public_key = Path(public_key).read_text()
+        try:
+            load_pem_public_key(public_key.encode())
+        except ValueError:
+            raise ConfigError("JWT_PUBLIC_KEY is not a PEM public key (or a path to one)") from None
+        return algorithm, reader.str("JWT_SECRET"), public_key
+    raise ConfigError(
+        f"JWT_ALGORITHM={algorithm!r} is not accepted; use one of "
+        f"{', '.join(HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS)}"
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from `env` (default: os.environ).
+
+    Raises ConfigError naming the bad variable.
+    """
+    reader = _Reader(os.environ if env is None else env)
+    environment = (reader.str("PULSE_ENV", "production") or "production").lower()
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"PULSE_ENV={environment!r} must be one of {', '.join(ENVIRONMENTS)}")
+    algorithm, secret, public_key = _jwt(reader)
+    token_hash_key = reader.required(
+        "TOKEN_HASH_KEY", "device tokens are looked up by a keyed hash made with it"
+    )
+    if len(token_hash_key) < 16:
+        raise ConfigError("TOKEN_HASH_KEY must be at least 16 characters long")
+    if reader.raw("GOOGLE_FCM_SERVER_KEY") and not reader.raw("FCM_SERVICE_ACCOUNT_FILE"):
+        # The legacy FCM API was shut down in 2024; the name is kept so that old
+        # deployments fail loudly instead of silently not sending to Android.
+        raise ConfigError(
+            "GOOGLE_FCM_SERVER_KEY is set but the legacy FCM API it belongs to was shut down in "
+            "2024: set FCM_SERVICE_ACCOUNT_FILE (an FCM HTTP v1 service-account JSON) instead"
+        )
+    return Settings(
+        env=environment,
+        database_url=reader.url(
+            "DATABASE_URL", None, ("postgresql", "postgresql+psycopg2", "postgres")
+        )
+        or _missing("DATABASE_URL", "the PostgreSQL URL, e.g. postgresql://user@host:5432/pulse"),
+        redis_url=reader.url("REDIS_URL", None, ("redis", "rediss", "unix"))
+        or _missing("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/0"),
+        redis_key_prefix=reader.str("REDIS_KEY_PREFIX", "pulse:") or "pulse:",
+        jwt_algorithm=algorithm,
+        jwt_secret=secret,
+        jwt_public_key=public_key,
+        jwt_issuer=reader.str("JWT_ISSUER"),
+        jwt_audience=reader.str("JWT_AUDIENCE"),
+        jwt_leeway_seconds=reader.int("JWT_LEEWAY_SECONDS", 30),
+        token_encryption_keys=_fernet_keys(reader),
+        token_hash_key=token_hash_key,
+        expo_push_access_token=reader.str("EXPO_PUSH_ACCESS_TOKEN"),
+        expo_push_host=reader.url("EXPO_PUSH_HOST", "https://exp.host", ("http", "https"))
+        or "https://exp.host",
+        apple_push_key_id=reader.str("APPLE_PUSH_KEY_ID"),
+        apple_push_team_id=reader.str("APPLE_PUSH_TEAM_ID"),
+        apple_push_key_file=reader.file("APPLE_PUSH_KEY_FILE"),
+        apns_host=reader.str("APNS_HOST"),
+        apns_port=reader.int("APNS_PORT", 443, minimum=1),
+        apns_use_sandbox=reader.bool("APNS_USE_SANDBOX", False),
+        apns_ca_file=reader.file("APNS_CA_FILE"),
+        apns_topic=reader.str("APNS_TOPIC"),
+        google_fcm_server_key=reader.str("GOOGLE_FCM_SERVER_KEY"),
+        fcm_service_account_file=reader.file("FCM_SERVICE_ACCOUNT_FILE"),
+        fcm_project_id=reader.str("FCM_PROJECT_ID"),
+        fcm_endpoint=reader.url("FCM_ENDPOINT", "https://fcm.googleapis.com", ("http", "https"))
+        or "https://fcm.googleapis.com",
+        notification_batch_size=reader.int("NOTIFICATION_BATCH_SIZE", 50, minimum=1),
+        notification_batch_window_seconds=reader.int("NOTIFICATION_BATCH_WINDOW", 300),
+        presence_update_interval_ms=reader.int("PRESENCE_UPDATE_INTERVAL", 30000, minimum=1),
+        heartbeat_interval_ms=reader.int("HEARTBEAT_INTERVAL", 30000, minimum=1),
+        quiet_hours_default_start=reader.time("QUIET_HOURS_DEFAULT_START", "22:00"),
+        quiet_hours_default_end=reader.time("QUIET_HOURS_DEFAULT_END", "08:00"),
+        max_request_bytes=reader.int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
+        rate_limit_register_token=reader.str("RATE_LIMIT_REGISTER_TOKEN", "10 per hour")
+        or "10 per hour",
+        rate_limit_settings=reader.str("RATE_LIMIT_SETTINGS", "20 per hour") or "20 per hour",
+        log_level=(reader.str("LOG_LEVEL", "INFO") or "INFO").upper(),
+    )
+
+
+def _missing(name: str, what: str) -> str:
+    raise ConfigError(f"{name} is not set: {what}")

@@ -1,0 +1,70 @@
+"""A user's effective notification preferences: stored overrides merged with defaults.
+
+Pure: takes what is stored and the deployment's defaults, returns what applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+
+from core.catalog import TYPE_DEFAULTS, NotificationType
+
+FLAGS = ("is_enabled", "push_enabled", "email_enabled")
+
+
+@dataclass(frozen=True)
+class TypePreference:
+    notification_type: NotificationType
+    is_enabled: bool
+    push_enabled: bool
+    email_enabled: bool
+
+    @property
+    def allows_push(self) -> bool:
+        return self.is_enabled and self.push_enabled
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+    timezone: str
+
+    @property
+    def is_off(self) -> bool:
+        return self.start == self.end
+
+
+def default_preference(notification_type: NotificationType) -> TypePreference:
+    defaults = TYPE_DEFAULTS[notification_type]
+    return TypePreference(
+        notification_type, defaults.is_enabled, defaults.push_enabled, defaults.email_enabled
+    )
+
+
+def effective_preferences(
+    stored: Mapping[NotificationType, Mapping[str, bool]],
+) -> list[TypePreference]:
+    """Every type of the catalogue, in catalogue order, with stored flags over the defaults."""
+    result = []
+    for notification_type in NotificationType:
+        preference = default_preference(notification_type)
+        overrides = stored.get(notification_type, {})
+        result.append(
+            TypePreference(
+                notification_type,
+                **{flag: overrides.get(flag, getattr(preference, flag)) for flag in FLAGS},
+            )
+        )
+    return result
+
+
+def effective_quiet_hours(
+    start: time | None, end: time | None, timezone: str, default_start: time, default_end: time
+) -> QuietHours:
+    """The user's own window when set, else the deployment's default window."""
+    if start is None or end is None:
+        return QuietHours(default_start, default_end, timezone)
+    return QuietHours(start, end, timezone)

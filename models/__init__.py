@@ -1,0 +1,21 @@
+"""SQLAlchemy 2.0 models, one module per aggregate; importing this package registers them all."""
+
+from models.activity import UserActivity
+from models.base import Base
+from models.events import RealtimeEvent
+from models.notifications import Notification, NotificationDelivery
+from models.settings import UserNotificationSetting
+from models.tokens import PushToken
+from models.users import Match, User
+
+__all__ = [
+    "Base",
+    "Match",
+    "Notification",
+    "NotificationDelivery",
+    "PushToken",
+    "RealtimeEvent",
+    "User",
+    "UserActivity",
+    "UserNotificationSetting",
+]

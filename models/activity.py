@@ -1,0 +1,34 @@
+"""What users did, for presence and engagement analysis."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.catalog import ActivityType
+from models.base import Base, created_at, one_of
+
+
+class UserActivity(Base):
+    __tablename__ = "user_activity"
+    __table_args__ = (
+        one_of("activity_type", ActivityType),
+        Index("ix_user_activity_user_id", "user_id"),
+        Index("ix_user_activity_activity_type", "activity_type"),
+        Index("ix_user_activity_created_at", "created_at"),
+        Index("ix_user_activity_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    activity_type: Mapped[str] = mapped_column(String(32))
+    # "metadata" is reserved on declarative classes; the column keeps the seed's name.
+    details: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, default=dict, server_default=text("'{}'")
+    )
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,71 @@
+"""Users and matches: the minimal core that earlier phases own.
+
+Pulse needs them for real authorization (whose presence and typing a user may
+see) and for each user's time zone, locale and quiet hours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Time, UniqueConstraint
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.catalog import MatchStatus, PresenceVisibility
+from models.base import Base, created_at, one_of, updated_at, uuid_pk
+
+USER_ID_LENGTH = 64
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        one_of("presence_visibility", PresenceVisibility),
+        CheckConstraint("timezone ~ '^[A-Za-z0-9_+/-]{1,64}$'", name="timezone_format"),
+        CheckConstraint(
+            "(quiet_hours_start IS NULL) = (quiet_hours_end IS NULL)", name="quiet_hours_pair"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(USER_ID_LENGTH), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    presence_visibility: Mapped[str] = mapped_column(
+        String(16), default=PresenceVisibility.EVERYONE, server_default=PresenceVisibility.EVERYONE
+    )
+    # NULL means "the deployment's default window" (QUIET_HOURS_DEFAULT_START/_END);
+    # start == end means the user turned quiet hours off.
+    quiet_hours_start: Mapped[time | None] = mapped_column(Time)
+    quiet_hours_end: Mapped[time | None] = mapped_column(Time)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Match(Base):
+    """Who matched whom; the pair is stored with user_a_id < user_b_id."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        UniqueConstraint("user_a_id", "user_b_id", name="uq_matches_pair"),
+        CheckConstraint("user_a_id < user_b_id", name="ordered_pair"),
+        one_of("status", MatchStatus),
+        Index("ix_matches_user_b_id", "user_b_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_a_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_b_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(
+        String(16), default=MatchStatus.MATCHED, server_default=MatchStatus.MATCHED
+    )
+    conversation_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+def ensure_user(session: Session, user_id: str) -> None:
+    """Create the users row the first time a user is seen; a no-op afterwards."""
+    session.execute(insert(User).values(id=user_id).on_conflict_do_nothing(index_elements=["id"]))
