@@ -149,3 +149,13 @@ def deactivate_token(session: Session, push_token: PushToken, reason: str, now: 
         push_token.deactivation_reason = reason
         push_token.updated_at = now
     session.commit()
+
+
+def list_tokens(session: Session, user_id: str) -> list[PushToken]:
+    """A user's tokens, newest use first (the ciphertext is for the caller to leave alone)."""
+    query = (
+        select(PushToken)
+        .where(PushToken.user_id == user_id)
+        .order_by(PushToken.is_active.desc(), PushToken.last_used.desc())
+    )
+    return list(session.scalars(query))

@@ -85,3 +85,22 @@ class SettingsChangeSchema(Schema):
                     f"{item['notification_type']} appears more than once.", "settings"
                 )
             seen.add(item["notification_type"])
+
+
+class DeviceSchema(Schema):
+    """A registered device, as operators see it: never the token itself."""
+
+    token_id = fields.UUID(attribute="id", required=True)
+    platform = fields.String(required=True)
+    provider = fields.String(required=True)
+    device_id = fields.String(allow_none=True)
+    app_version = fields.String(allow_none=True)
+    is_active = fields.Boolean(required=True)
+    last_used = fields.DateTime(required=True)
+    deactivation_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class DeviceListSchema(Schema):
+    user_id = fields.String(required=True)
+    devices = fields.List(fields.Nested(DeviceSchema), required=True)

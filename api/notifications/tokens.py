@@ -12,10 +12,15 @@ from api.envelope import envelope, ok
 from api.errors import NotFound, ValidationFailed
 from api.extensions import limiter, request_session
 from api.notifications import blp
-from api.notifications.schemas import RegisterTokenSchema, TokenResultSchema, UnregisterTokenSchema
-from core.catalog import Platform, Provider
+from api.notifications.schemas import (
+    DeviceListSchema,
+    RegisterTokenSchema,
+    TokenResultSchema,
+    UnregisterTokenSchema,
+)
+from core.catalog import Platform, Provider, Role
 from core.device_tokens import TokenCipher, TokenFormatError, infer_provider, validate_token
-from models.tokens import deactivate_token, find_own_token, register_token
+from models.tokens import deactivate_token, find_own_token, list_tokens, register_token
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -87,3 +92,12 @@ def unregister_device_token(args: dict[str, Any]) -> dict[str, Any]:
         raise NotFound("You have no such device token.")
     deactivate_token(session, push_token, "unregistered", datetime.now(UTC))
     return ok({"message": "Device token unregistered successfully", "token_id": push_token.id})
+
+
+@blp.route("/users/<string:user_id>/devices", methods=["GET"])
+@authenticated(Role.ADMIN, Role.SERVICE)
+@blp.response(200, envelope(DeviceListSchema))
+@blp.doc(security=SECURITY)
+def list_user_devices(user_id: str) -> dict[str, Any]:
+    """A user's registered devices, for support and operators (admin or service)."""
+    return ok({"user_id": user_id, "devices": list_tokens(request_session(), user_id)})
