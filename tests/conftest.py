@@ -120,6 +120,7 @@ def settings(env: dict[str, str]) -> Settings:
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
+    client.flushdb()
     client.close()
 
 
@@ -135,7 +136,6 @@ def app(settings: Settings, redis_client: redis.Redis) -> Iterator[Flask]:
     application.config["TESTING"] = True
     yield application
     _truncate_all()
-    redis_client.flushdb()
 
 
 @pytest.fixture

@@ -1,0 +1,30 @@
+"""The worker process: `python -m workers.run` drains the priority queues, critical first.
+
+It runs jobs in-process (RQ's SimpleWorker): no fork per job. A job that kills the
+process loses nothing: its rows are taken back by the outbox sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from rq import SimpleWorker
+
+from jobs.queues import all_queues
+from workers.context import bootstrap
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    context = bootstrap()
+    name = f"pulse-{socket.gethostname()}-{os.getpid()}"
+    worker = SimpleWorker(all_queues(context.redis), connection=context.redis, name=name)
+    log.info("event=worker_starting name=%s queues=%s", name, ",".join(worker.queue_names()))
+    worker.work(with_scheduler=False)
+
+
+if __name__ == "__main__":
+    main()
