@@ -216,6 +216,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "GOOGLE_FCM_SERVER_KEY is set but the legacy FCM API it belongs to was shut down in "
             "2024: set FCM_SERVICE_ACCOUNT_FILE (an FCM HTTP v1 service-account JSON) instead"
         )
+    if environment == "development":
+        env_with_defaults = dict(reader.env)
+        env_with_defaults.update(_embedded_defaults(reader))
+        reader = _Reader(env_with_defaults)
     return Settings(
         env=environment,
         database_url=reader.url(
@@ -261,6 +265,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_settings=reader.str("RATE_LIMIT_SETTINGS", "20 per hour") or "20 per hour",
         log_level=(reader.str("LOG_LEVEL", "INFO") or "INFO").upper(),
     )
+
+
+def _embedded_defaults(reader: _Reader) -> dict[str, str]:
+    """In development, DATABASE_URL / REDIS_URL default to the embedded servers that
+    `make run` starts on PULSE_EMBEDDED_PG_PORT / PULSE_EMBEDDED_REDIS_PORT."""
+    defaults = {}
+    if reader.raw("DATABASE_URL") is None and reader.raw("PULSE_EMBEDDED_PG_PORT"):
+        port = reader.int("PULSE_EMBEDDED_PG_PORT", 0, minimum=1)
+        defaults["DATABASE_URL"] = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/pulse"
+    if reader.raw("REDIS_URL") is None and reader.raw("PULSE_EMBEDDED_REDIS_PORT"):
+        port = reader.int("PULSE_EMBEDDED_REDIS_PORT", 0, minimum=1)
+        defaults["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return defaults
 
 
 def _missing(name: str, what: str) -> str:

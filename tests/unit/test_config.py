@@ -86,3 +86,22 @@ def test_quiet_hours_defaults_come_from_the_environment():
         time(23, 15),
         time(6, 45),
     )
+
+
+def test_development_points_at_the_embedded_servers_when_no_url_is_set():
+    env = with_env(
+        DATABASE_URL=None,
+        REDIS_URL=None,
+        PULSE_ENV="development",
+        PULSE_EMBEDDED_PG_PORT="54329",
+        PULSE_EMBEDDED_REDIS_PORT="63799",
+    )
+    settings = load_settings(env)
+    assert settings.database_url.endswith("@127.0.0.1:54329/pulse")
+    assert settings.redis_url == "redis://127.0.0.1:63799/0"
+
+
+def test_production_never_defaults_a_database():
+    env = with_env(DATABASE_URL=None, PULSE_EMBEDDED_PG_PORT="54329")
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings(env)

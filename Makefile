@@ -1,0 +1,41 @@
+# Pulse developer entry points. Everything runs from the project virtualenv in .venv.
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench clean-var
+
+help:
+	@echo "make venv | run | test | lint | bench | clean-var"
+
+venv: $(STAMP)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when requirements.txt is newer than the stamp.
+$(STAMP): requirements.txt | $(VPY)
+	$(VPY) -m pip install -r requirements.txt
+	@touch $@
+
+run: venv
+	$(VPY) scripts/run_dev.py
+
+# pytest exit code 5 = "no tests collected": make that an explicit failure.
+test: venv
+	@$(VPY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	@if [ -f bench/run.py ]; then $(VPY) -m bench.run; \
+	else echo "bench: bench/run.py does not exist yet, nothing to run"; fi
+
+clean-var:
+	rm -rf var
