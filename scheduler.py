@@ -16,7 +16,9 @@ from typing import Any
 import redis
 from rq_scheduler import Scheduler
 
-from jobs import maintenance
+from core.catalog import Priority
+from core.config import Settings
+from jobs import maintenance, outbox, receipts
 from jobs.queues import MAINTENANCE_QUEUE
 
 log = logging.getLogger("scheduler")
@@ -32,15 +34,30 @@ class PeriodicJob:
     timeout_seconds: int = 300
 
 
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob(
-        id="pulse-periodic-purge-inactive-tokens",
-        func=maintenance.purge_inactive_tokens,
-        interval_seconds=6 * 3600,
-        queue=MAINTENANCE_QUEUE.value,
-        kwargs={"older_than_days": 30},
-    ),
-)
+def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
+    return (
+        PeriodicJob(
+            id="pulse-periodic-outbox-sweep",
+            func=outbox.sweep_outbox,
+            interval_seconds=settings.outbox_sweep_interval_seconds,
+            # The sweep is what recovers lost work: it must not wait behind a backlog.
+            queue=Priority.CRITICAL.value,
+            timeout_seconds=60,
+        ),
+        PeriodicJob(
+            id="pulse-periodic-expo-receipts",
+            func=receipts.check_expo_receipts,
+            interval_seconds=60,
+            queue=MAINTENANCE_QUEUE.value,
+        ),
+        PeriodicJob(
+            id="pulse-periodic-purge-inactive-tokens",
+            func=maintenance.purge_inactive_tokens,
+            interval_seconds=6 * 3600,
+            queue=MAINTENANCE_QUEUE.value,
+            kwargs={"older_than_days": 30},
+        ),
+    )
 
 
 def _signature(job: PeriodicJob) -> dict[str, Any]:
@@ -52,9 +69,7 @@ def _signature(job: PeriodicJob) -> dict[str, Any]:
     }
 
 
-def register_periodic_jobs(
-    connection: redis.Redis, jobs: tuple[PeriodicJob, ...] = PERIODIC_JOBS
-) -> Scheduler:
+def register_periodic_jobs(connection: redis.Redis, jobs: tuple[PeriodicJob, ...]) -> Scheduler:
     """Make rq-scheduler's schedule equal `jobs`: add missing ones, replace changed ones,
     leave unchanged ones alone, and drop Pulse periodic jobs that are no longer listed."""
     scheduler = Scheduler(connection=connection)
@@ -91,14 +106,14 @@ def register_periodic_jobs(
 
 
 def main() -> None:
-    from workers.context import bootstrap
+    from workers.runtime import bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--register-only", action="store_true", help="register and exit")
     parser.add_argument("--interval", type=int, default=1, help="seconds between scheduler polls")
     arguments = parser.parse_args()
     context = bootstrap()
-    scheduler = register_periodic_jobs(context.redis)
+    scheduler = register_periodic_jobs(context.redis, periodic_jobs(context.settings))
     if arguments.register_only:
         return
     scheduler = Scheduler(connection=context.redis, interval=arguments.interval)

@@ -74,6 +74,14 @@ class Settings:
     quiet_hours_default_start: time
     quiet_hours_default_end: time
 
+    processing_lease_seconds: int
+    outbox_reenqueue_after_seconds: int
+    outbox_sweep_interval_seconds: int
+    delivery_max_attempts: int
+    retry_base_seconds: float
+    expo_receipt_delay_seconds: int
+    expo_rate_per_second: int
+
     max_request_bytes: int
     rate_limit_register_token: str
     rate_limit_settings: str
@@ -259,6 +267,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_interval_ms=reader.int("HEARTBEAT_INTERVAL", 30000, minimum=1),
         quiet_hours_default_start=reader.time("QUIET_HOURS_DEFAULT_START", "22:00"),
         quiet_hours_default_end=reader.time("QUIET_HOURS_DEFAULT_END", "08:00"),
+        processing_lease_seconds=reader.int("PROCESSING_LEASE_SECONDS", 120, minimum=1),
+        outbox_reenqueue_after_seconds=reader.int("OUTBOX_REENQUEUE_AFTER", 60),
+        outbox_sweep_interval_seconds=reader.int("OUTBOX_SWEEP_INTERVAL", 5, minimum=1),
+        delivery_max_attempts=reader.int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1),
+        retry_base_seconds=float(reader.int("RETRY_BASE_SECONDS", 2, minimum=1)),
+        expo_receipt_delay_seconds=reader.int("EXPO_RECEIPT_DELAY", 900),
+        expo_rate_per_second=reader.int("EXPO_RATE_PER_SECOND", 600, minimum=1),
         max_request_bytes=reader.int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
         rate_limit_register_token=reader.str("RATE_LIMIT_REGISTER_TOKEN", "10 per hour")
         or "10 per hour",

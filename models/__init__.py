@@ -3,7 +3,7 @@
 from models.activity import UserActivity
 from models.base import Base
 from models.events import RealtimeEvent
-from models.notifications import Notification, NotificationDelivery
+from models.notifications import Notification, NotificationDelivery, NotificationSend
 from models.settings import UserNotificationSetting
 from models.tokens import PushToken
 from models.users import Match, User
@@ -13,6 +13,7 @@ __all__ = [
     "Match",
     "Notification",
     "NotificationDelivery",
+    "NotificationSend",
     "PushToken",
     "RealtimeEvent",
     "User",

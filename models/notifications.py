@@ -9,12 +9,38 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, Uuid, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.catalog import DeliveryStatus, NotificationStatus, NotificationType, Priority, Provider
 from models.base import Base, created_at, one_of, updated_at, uuid_pk
+
+
+class NotificationSend(Base):
+    """One accepted send request: what was asked, by whom, and the answer it got, so that
+    the same idempotency key returns the first answer and creates nothing."""
+
+    __tablename__ = "notification_sends"
+    __table_args__ = (
+        Index(
+            "uq_notification_sends_requester_key",
+            "requested_by",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    requested_by: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    # The normalized request, so that an all-users fan-out job can build the rows later.
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fanned_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
 
 
 class Notification(Base):
@@ -34,14 +60,15 @@ class Notification(Base):
             "scheduled_for",
             postgresql_where=text("status IN ('pending', 'scheduled', 'processing')"),
         ),
-        Index(
-            "uq_notification_queue_user_idempotency",
-            "user_id",
-            "idempotency_key",
-            unique=True,
-            postgresql_where=text("idempotency_key IS NOT NULL"),
-        ),
         Index("ix_notification_queue_batch_key", "batch_key", "created_at"),
+        # One notification per user per send, so that a fan-out job can safely run twice.
+        Index(
+            "uq_notification_queue_send_user",
+            "send_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("send_id IS NOT NULL"),
+        ),
         Index("ix_notification_queue_user_created", "user_id", "created_at"),
     )
 
@@ -61,8 +88,13 @@ class Notification(Base):
     batched_into_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("notification_queue.id", ondelete="SET NULL")
     )
-    idempotency_key: Mapped[str | None] = mapped_column(String(128))
-    send_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    send_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("notification_sends.id", ondelete="SET NULL")
+    )
+    # Only these platforms' devices (NULL: all of them).
+    platforms: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
+    # When a job for this row was last put on a queue; the sweep re-enqueues stale ones.
+    enqueued_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -104,3 +136,32 @@ class NotificationDelivery(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+def deliveries_of(session: Session, notification_id: uuid.UUID) -> list[NotificationDelivery]:
+    return list(
+        session.scalars(
+            select(NotificationDelivery)
+            .where(NotificationDelivery.notification_id == notification_id)
+            .order_by(NotificationDelivery.created_at, NotificationDelivery.id)
+        )
+    )
+
+
+def inbox_page(
+    session: Session, user_id: str, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> list[Notification]:
+    """A user's notifications, newest first, after the keyset cursor `before`; merged
+    (batched) and cancelled rows are not shown."""
+    query = (
+        select(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.status.not_in([NotificationStatus.BATCHED, NotificationStatus.CANCELLED]),
+        )
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(tuple_(Notification.created_at, Notification.id) < tuple_(*before))
+    return list(session.scalars(query))

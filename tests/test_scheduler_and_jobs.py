@@ -21,22 +21,22 @@ def scheduled(redis_client):
     return {job.id: job for job in Scheduler(connection=redis_client).get_jobs()}
 
 
-def test_registering_twice_does_not_duplicate_schedules(redis_client):
-    pulse_scheduler.register_periodic_jobs(redis_client)
+def test_registering_twice_does_not_duplicate_schedules(redis_client, settings):
+    pulse_scheduler.register_periodic_jobs(redis_client, pulse_scheduler.periodic_jobs(settings))
     first = scheduled(redis_client)
-    pulse_scheduler.register_periodic_jobs(redis_client)
+    pulse_scheduler.register_periodic_jobs(redis_client, pulse_scheduler.periodic_jobs(settings))
     second = scheduled(redis_client)
 
-    assert set(first) == {job.id for job in pulse_scheduler.PERIODIC_JOBS}
+    assert set(first) == {job.id for job in pulse_scheduler.periodic_jobs(settings)}
     assert set(second) == set(first)
     assert len(list(Scheduler(connection=redis_client).get_jobs())) == len(
-        pulse_scheduler.PERIODIC_JOBS
+        pulse_scheduler.periodic_jobs(settings)
     )
 
 
-def test_a_changed_schedule_replaces_the_old_one_and_a_dropped_one_goes(redis_client):
-    pulse_scheduler.register_periodic_jobs(redis_client)
-    [purge] = pulse_scheduler.PERIODIC_JOBS
+def test_a_changed_schedule_replaces_the_old_one_and_a_dropped_one_goes(redis_client, settings):
+    pulse_scheduler.register_periodic_jobs(redis_client, pulse_scheduler.periodic_jobs(settings))
+    purge = pulse_scheduler.periodic_jobs(settings)[-1]
     faster = replace(purge, interval_seconds=60)
     other = replace(purge, id="pulse-periodic-something-else")
 

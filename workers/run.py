@@ -13,7 +13,7 @@ import socket
 from rq import SimpleWorker
 
 from jobs.queues import all_queues
-from workers.context import bootstrap
+from workers.runtime import bootstrap
 
 log = logging.getLogger(__name__)
 

@@ -8,4 +8,4 @@ blp = Blueprint(
     description="Device push tokens and notification settings.",
 )
 
-from api.notifications import settings, tokens  # noqa: E402,F401  (routes register on import)
+from api.notifications import send, settings, tokens  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,145 @@
+"""Schemas of the send API and the notification read API, and the one function that turns
+a validated send payload into a SendRequest (used by the API and by jobs.enqueue.notify).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.fields import StrictBoolean
+from core.catalog import TYPE_DEFAULTS, NotificationType, Platform, Priority, values
+from core.templates import MissingText, render
+from models.sends import SendRequest
+
+MAX_RECIPIENTS = 10_000
+MAX_DATA_BYTES = 3_000  # leaves room in the providers' 4 KB for the title, body and envelope
+USER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
+
+
+class TargetSchema(Schema):
+    user_ids = fields.List(
+        fields.String(
+            validate=validate.Regexp(USER_ID, error="Not a user id (1-64 visible characters).")
+        ),
+        validate=validate.Length(min=1, max=MAX_RECIPIENTS),
+    )
+    all_users = StrictBoolean()
+    platforms = fields.List(
+        fields.String(validate=validate.OneOf(values(Platform))),
+        validate=validate.Length(min=1, max=len(Platform)),
+    )
+
+    @validates_schema
+    def one_audience(self, data: dict[str, Any], **_: object) -> None:
+        if ("user_ids" in data) == bool(data.get("all_users")):
+            raise ValidationError("Give either user_ids or all_users: true.", "user_ids")
+
+
+class SendSchema(Schema):
+    notification_type = fields.String(
+        required=True, validate=validate.OneOf(values(NotificationType))
+    )
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    body = fields.String(validate=validate.Length(min=1, max=2000))
+    data = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)))
+    priority = fields.String(
+        validate=validate.OneOf(values(Priority)),
+        metadata={"description": "Defaults to the type's priority."},
+    )
+    target = fields.Nested(TargetSchema, required=True)
+    scheduled_for = fields.AwareDateTime(
+        metadata={"description": "Send at this time (ISO 8601 with offset)."}
+    )
+    expires_at = fields.AwareDateTime(metadata={"description": "Never send after this time."})
+    idempotency_key = fields.String(validate=validate.Length(min=1, max=128))
+
+
+def to_send_request(args: dict[str, Any], now: datetime) -> SendRequest:
+    """Cross-field checks on a loaded payload; raises ValidationError naming the field."""
+    notification_type = NotificationType(args["notification_type"])
+    data = args.get("data") or {}
+    if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_DATA_BYTES:
+        raise ValidationError({"data": [f"At most {MAX_DATA_BYTES} bytes of JSON."]})
+    expires_at, scheduled_for = args.get("expires_at"), args.get("scheduled_for")
+    if expires_at is not None and expires_at <= max(now, scheduled_for or now):
+        raise ValidationError({"expires_at": ["Must be in the future and after scheduled_for."]})
+    try:
+        render(notification_type, data, title=args.get("title"), body=args.get("body"))
+    except MissingText as exc:
+        raise ValidationError({"title": [str(exc)]}) from None
+    target = args["target"]
+    user_ids = tuple(dict.fromkeys(target.get("user_ids", ())))  # de-duplicated, in order
+    return SendRequest(
+        notification_type=notification_type,
+        priority=Priority(args.get("priority") or TYPE_DEFAULTS[notification_type].priority),
+        data=data,
+        title=args.get("title"),
+        body=args.get("body"),
+        user_ids=user_ids,
+        all_users=bool(target.get("all_users")),
+        platforms=tuple(sorted(set(target["platforms"]))) if "platforms" in target else None,
+        scheduled_for=scheduled_for,
+        expires_at=expires_at,
+        idempotency_key=args.get("idempotency_key"),
+    )
+
+
+def build_send_request(payload: dict[str, Any], now: datetime) -> SendRequest:
+    """Load and check a raw payload (for callers outside HTTP)."""
+    return to_send_request(SendSchema().load(payload), now)
+
+
+class SendAcceptedSchema(Schema):
+    send_id = fields.UUID(required=True)
+    count = fields.Integer(required=True)
+    notification_ids = fields.List(fields.UUID())
+    status = fields.String(required=True, metadata={"example": "accepted"})
+
+
+class DeliverySchema(Schema):
+    id = fields.UUID(required=True)
+    token_id = fields.UUID(allow_none=True)
+    provider = fields.String(required=True)
+    status = fields.String(required=True)
+    provider_message_id = fields.String(allow_none=True)
+    error_reason = fields.String(allow_none=True)
+    latency_ms = fields.Integer(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class NotificationSchema(Schema):
+    id = fields.UUID(required=True)
+    user_id = fields.String(required=True)
+    notification_type = fields.String(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    data = fields.Dict(required=True)
+    priority = fields.String(required=True)
+    status = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    attempts = fields.Integer(required=True)
+    scheduled_for = fields.DateTime(required=True)
+    expires_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class NotificationDetailSchema(NotificationSchema):
+    deliveries = fields.List(fields.Nested(DeliverySchema), required=True)
+
+
+class InboxQuerySchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class InboxSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema), required=True)
+    next_cursor = fields.String(allow_none=True)

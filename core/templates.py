@@ -1,0 +1,95 @@
+"""Notification texts per type and locale, filled from the notification's data.
+
+Pure: a type, a locale and data in, a title and body out. Each type has variants from
+the most to the least personal; the first whose placeholders are all in the data wins.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.catalog import NotificationType
+
+DEFAULT_LOCALE = "en"
+
+
+@dataclass(frozen=True)
+class Text:
+    title: str
+    body: str
+
+    @property
+    def placeholders(self) -> set[str]:
+        names = set()
+        for template in (self.title, self.body):
+            names |= {field for _, field, _, _ in string.Formatter().parse(template) if field}
+        return names
+
+
+T = NotificationType
+TEMPLATES: dict[str, dict[NotificationType, tuple[Text, ...]]] = {
+    "en": {
+        T.NEW_MATCH: (
+            Text("It's a Match! 💕", "You and {match_name} both liked each other!"),
+            Text("It's a Match! 💕", "Someone you liked likes you back!"),
+        ),
+        T.NEW_MESSAGE: (
+            Text("New message from {sender_name}", "{message_preview}"),
+            Text("New message from {sender_name}", "Open the app to read it."),
+            Text("New message", "You have a new message."),
+        ),
+        T.SUPER_LIKE_RECEIVED: (
+            Text("You received a Super Like! ⭐", "Someone really likes your profile!"),
+        ),
+        T.LIKE_RECEIVED: (Text("Someone likes you! ❤️", "Open the app to see who."),),
+        T.MATCH_EXPIRING: (
+            Text("Your match is expiring ⏳", "Your match with {match_name} expires soon. Say hi!"),
+            Text("Your match is expiring ⏳", "One of your matches expires soon. Say hi!"),
+        ),
+        T.CONVERSATION_STARTED: (
+            Text("{sender_name} started a conversation", "Say hello back!"),
+            Text("New conversation", "Someone started a conversation with you."),
+        ),
+        T.BOOST_ACTIVATED: (
+            Text(
+                "Boost activated 🚀", "Your profile is shown to more people for {minutes} minutes."
+            ),
+            Text("Boost activated 🚀", "Your profile is shown to more people right now."),
+        ),
+        T.PROFILE_VIEW: (
+            Text("Someone viewed your profile 👀", "Take a look at who's interested."),
+        ),
+    },
+}
+# Types whose text is always the sender's own: no template can say it for them.
+TYPES_WITHOUT_TEMPLATE = frozenset({T.SYSTEM, T.MARKETING})
+
+
+class MissingText(ValueError):
+    """The type has no template and the sender gave no title or body."""
+
+
+def render(
+    notification_type: NotificationType,
+    data: Mapping[str, Any],
+    locale: str = DEFAULT_LOCALE,
+    title: str | None = None,
+    body: str | None = None,
+) -> Text:
+    """The title and body to send: what the sender gave, else the best template variant."""
+    if title and body:
+        return Text(title, body)
+    if notification_type in TYPES_WITHOUT_TEMPLATE:
+        raise MissingText(f"{notification_type.value} needs an explicit title and body")
+    catalogue = TEMPLATES.get(locale.split("-")[0].lower()) or TEMPLATES[DEFAULT_LOCALE]
+    variants = catalogue.get(notification_type) or TEMPLATES[DEFAULT_LOCALE][notification_type]
+    values = {key: str(value) for key, value in data.items() if value not in (None, "")}
+    for variant in variants:
+        if variant.placeholders <= values.keys():
+            return Text(
+                title or variant.title.format(**values), body or variant.body.format(**values)
+            )
+    raise MissingText(f"no {notification_type.value} template fits the data")  # pragma: no cover

@@ -1,0 +1,312 @@
+"""The delivery job: claim a chunk of notifications, push each to every active device of
+its user through the right provider, record every attempt, and settle each row's status.
+
+Guarantees: at least once per device (a device that accepted a notification is never
+sent it again by a retry); safe to run twice (claims skip rows another job holds or
+finished); never sleeps (a retry is a rescheduled row, not a wait).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+
+from core import keys
+from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
+from core.delivery_outcome import AttemptCounts, Decision, decide
+from core.retry import RetryPolicy
+from jobs.rate_limits import TokenBucket
+from models.db import db
+from models.notifications import Notification, NotificationDelivery
+from models.outbox import active_tokens, claim, devices_already_reached, expire_overdue
+from models.tokens import PushToken
+from workers.providers import Outcome, PushMessage, PushResult
+from workers.runtime import Runtime, current
+
+log = logging.getLogger(__name__)
+
+DELIVERY_STATUS = {
+    Outcome.SENT: DeliveryStatus.SENT,
+    Outcome.TRANSIENT: DeliveryStatus.RETRYING,
+    Outcome.CREDENTIALS_ERROR: DeliveryStatus.RETRYING,
+    Outcome.TOKEN_INVALID: DeliveryStatus.FAILED,
+    Outcome.PAYLOAD_ERROR: DeliveryStatus.FAILED,
+}
+RETRYABLE = frozenset({Outcome.TRANSIENT, Outcome.CREDENTIALS_ERROR})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One message to one device, with what it needs to be recorded afterwards."""
+
+    delivery_id: uuid.UUID
+    notification_id: uuid.UUID
+    token: PushToken
+    message: PushMessage
+
+
+def deliver_notifications(notification_ids: Sequence[str]) -> dict[str, int]:
+    """Deliver these notifications (ids as strings); returns counts for the job's result."""
+    runtime = current()
+    ids = [uuid.UUID(str(i)) for i in notification_ids]
+    now = datetime.now(UTC)
+    with db.session_scope() as session:
+        expired = expire_overdue(session, ids, now)
+        claimed = claim(session, ids, now, runtime.settings.processing_lease_seconds)
+        if not claimed:
+            return {"claimed": 0, "expired": expired}
+        tokens = active_tokens(session, sorted({row.user_id for row in claimed}))
+        reached = devices_already_reached(session, [row.id for row in claimed])
+    attempts, already_sent = _plan(runtime, claimed, tokens, reached)
+    results = _send(runtime, attempts)
+    decisions = _settle(runtime, claimed, attempts, results, already_sent)
+    return {"claimed": len(claimed), "expired": expired, "messages": len(attempts), **decisions}
+
+
+def _plan(
+    runtime: Runtime,
+    notifications: Sequence[Notification],
+    tokens: Sequence[PushToken],
+    reached: set[tuple[uuid.UUID, uuid.UUID]],
+) -> tuple[list[Attempt], dict[uuid.UUID, int]]:
+    by_user: dict[str, list[PushToken]] = defaultdict(list)
+    for token in tokens:
+        by_user[token.user_id].append(token)
+    attempts: list[Attempt] = []
+    already_sent: dict[uuid.UUID, int] = defaultdict(int)
+    for notification in notifications:
+        for token in by_user.get(notification.user_id, []):
+            if notification.platforms is not None and token.platform not in notification.platforms:
+                continue
+            if (notification.id, token.id) in reached:
+                already_sent[notification.id] += 1
+                continue
+            try:
+                device_token = runtime.cipher.decrypt(token.token_ciphertext)
+            except ValueError:
+                log.error("event=token_undecryptable token_id=%s", token.id)
+                continue
+            delivery_id = uuid.uuid4()
+            attempts.append(
+                Attempt(
+                    delivery_id,
+                    notification.id,
+                    token,
+                    _message(delivery_id, notification, device_token),
+                )
+            )
+    return attempts, already_sent
+
+
+def _message(delivery_id: uuid.UUID, notification: Notification, device_token: str) -> PushMessage:
+    data: dict[str, Any] = {
+        **notification.data,
+        "notification_id": str(notification.id),
+        "type": notification.notification_type,
+    }
+    return PushMessage(
+        ref=str(delivery_id),
+        token=device_token,
+        title=notification.title,
+        body=notification.body,
+        data=data,
+        priority=Priority(notification.priority),
+        collapse_key=notification.batch_key,
+        thread_id=notification.data.get("conversation_id"),
+        expires_at=notification.expires_at,
+    )
+
+
+def _send(runtime: Runtime, attempts: Sequence[Attempt]) -> dict[str, PushResult]:
+    """Each provider's batch in its own thread, so that APNs, FCM and Expo go in parallel."""
+    by_provider: dict[Provider, list[PushMessage]] = defaultdict(list)
+    for attempt in attempts:
+        by_provider[Provider(attempt.token.provider)].append(attempt.message)
+    results: dict[str, PushResult] = {}
+    if not by_provider:
+        return results
+    with ThreadPoolExecutor(max_workers=len(by_provider)) as pool:
+        batches = pool.map(lambda item: _send_one_provider(runtime, *item), by_provider.items())
+        for batch in batches:
+            results.update((result.ref, result) for result in batch)
+    return results
+
+
+def _send_one_provider(
+    runtime: Runtime, provider: Provider, messages: list[PushMessage]
+) -> list[PushResult]:
+    deferred: list[PushResult] = []
+    if provider is Provider.EXPO:
+        bucket = TokenBucket(
+            runtime.redis,
+            keys.provider_bucket(runtime.settings.redis_key_prefix, provider.value),
+            runtime.settings.expo_rate_per_second,
+        )
+        granted = bucket.take(len(messages))
+        wait = bucket.seconds_until(len(messages) - granted)
+        deferred = [
+            PushResult(m.ref, Outcome.TRANSIENT, error="LocalRateLimit", retry_after=wait)
+            for m in messages[granted:]
+        ]
+        messages = messages[:granted]
+    started = time.monotonic()
+    sent = runtime.providers[provider].send(messages) if messages else []
+    log.info(
+        "event=provider_batch provider=%s messages=%d deferred=%d elapsed_ms=%.1f",
+        provider.value,
+        len(messages),
+        len(deferred),
+        (time.monotonic() - started) * 1000,
+    )
+    return sent + deferred
+
+
+def _settle(
+    runtime: Runtime,
+    notifications: Sequence[Notification],
+    attempts: Sequence[Attempt],
+    results: dict[str, PushResult],
+    already_sent: dict[uuid.UUID, int],
+) -> dict[str, int]:
+    """Write the deliveries, deactivate dead tokens and set every claimed row's status in
+    one transaction."""
+    now = datetime.now(UTC)
+    policy = RetryPolicy(
+        max_attempts=runtime.settings.delivery_max_attempts,
+        base_seconds=runtime.settings.retry_base_seconds,
+    )
+    per_notification: dict[uuid.UUID, list[PushResult]] = defaultdict(list)
+    deliveries = []
+    dead_tokens: list[tuple[PushToken, PushResult]] = []
+    for attempt in attempts:
+        result = results.get(attempt.message.ref) or PushResult(
+            attempt.message.ref, Outcome.TRANSIENT, error="NoResult"
+        )
+        per_notification[attempt.notification_id].append(result)
+        deliveries.append(_delivery_row(attempt, result, now))
+        if result.outcome is Outcome.TOKEN_INVALID:
+            dead_tokens.append((attempt.token, result))
+        if result.outcome is Outcome.CREDENTIALS_ERROR:
+            _raise_alarm(runtime, attempt.token.provider, result)
+    statuses: dict[str, int] = defaultdict(int)
+    updates = []
+    for notification in notifications:
+        decision = _decide(
+            notification, per_notification[notification.id], already_sent, policy, now
+        )
+        statuses[decision.status.value] += 1
+        updates.append(
+            _status_update(notification, decision, per_notification[notification.id], now)
+        )
+    with db.session_scope() as session:
+        if deliveries:
+            session.execute(insert(NotificationDelivery), deliveries)
+        for token, result in dead_tokens:
+            _deactivate(session, token, result, now)
+        session.execute(update(Notification), updates)
+    return dict(statuses)
+
+
+def _delivery_row(attempt: Attempt, result: PushResult, now: datetime) -> dict[str, Any]:
+    return {
+        "id": attempt.delivery_id,
+        "notification_id": attempt.notification_id,
+        "token_id": attempt.token.id,
+        "provider": attempt.token.provider,
+        "status": DELIVERY_STATUS[result.outcome].value,
+        "provider_message_id": result.provider_message_id,
+        "error_reason": result.error,
+        "latency_ms": int(result.latency_ms) if result.latency_ms is not None else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _decide(
+    notification: Notification,
+    results: Sequence[PushResult],
+    already_sent: dict[uuid.UUID, int],
+    policy: RetryPolicy,
+    now: datetime,
+) -> Decision:
+    counts = AttemptCounts(
+        already_sent=already_sent.get(notification.id, 0),
+        sent=sum(r.outcome is Outcome.SENT for r in results),
+        retryable=sum(r.outcome in RETRYABLE for r in results),
+        failed=sum(r.outcome in (Outcome.TOKEN_INVALID, Outcome.PAYLOAD_ERROR) for r in results),
+    )
+    retry_after = max(
+        (r.retry_after or 0.0 for r in results if r.outcome in RETRYABLE), default=0.0
+    )
+    return decide(counts, notification.attempts, policy, now, random.random(), retry_after or None)
+
+
+def _status_update(
+    notification: Notification, decision: Decision, results: Sequence[PushResult], now: datetime
+) -> dict[str, Any]:
+    errors = [r.error for r in results if r.outcome is not Outcome.SENT and r.error]
+    values: dict[str, Any] = {
+        "id": notification.id,
+        "status": decision.status.value,
+        "lease_expires_at": None,
+        "updated_at": now,
+        "reason": decision.reason,
+        "last_error": errors[-1] if errors else notification.last_error,
+    }
+    if decision.status is NotificationStatus.SCHEDULED:
+        values["scheduled_for"] = decision.retry_at
+        values["enqueued_at"] = None
+    if decision.status in (NotificationStatus.SENT, NotificationStatus.PARTIALLY_SENT):
+        values["sent_at"] = now
+    return values
+
+
+def _deactivate(session: Any, token: PushToken, result: PushResult, now: datetime) -> None:
+    """A token the provider says is dead stops being used, unless it was registered again
+    after the moment the provider says it died (APNs 410 carries that moment)."""
+    reason = f"{token.provider}:{result.error or 'invalid'}"
+    if result.environment_mismatch:
+        reason += ":environment_mismatch"
+    conditions = [PushToken.id == token.id, PushToken.is_active]
+    if result.token_invalid_since is not None:
+        conditions.append(PushToken.last_used <= result.token_invalid_since)
+    changed = session.execute(
+        update(PushToken)
+        .where(*conditions)
+        .values(
+            is_active=False, deactivated_at=now, deactivation_reason=reason[:64], updated_at=now
+        )
+    ).rowcount
+    log.warning(
+        "event=token_deactivated token_id=%s provider=%s error=%s "
+        "environment_mismatch=%s applied=%s",
+        token.id,
+        token.provider,
+        result.error,
+        result.environment_mismatch,
+        bool(changed),
+    )
+
+
+def _raise_alarm(runtime: Runtime, provider: str, result: PushResult) -> None:
+    """Our credentials or configuration are wrong: tell operators loudly, keep the token."""
+    log.error("event=provider_alarm provider=%s error=%s", provider, result.error)
+    try:
+        runtime.redis.hset(
+            keys.provider_alarms(runtime.settings.redis_key_prefix),
+            provider,
+            f"{datetime.now(UTC).isoformat()} {result.error}",
+        )
+    except Exception:  # the alarm must never break the delivery bookkeeping
+        log.exception("event=provider_alarm_not_recorded provider=%s", provider)

@@ -1,0 +1,78 @@
+"""Expo receipts: about 15 minutes after Expo accepted a push (a ticket), ask what became
+of it, in chunks of at most 1,000 ids; record delivered or failed and drop dead tokens."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from core.catalog import DeliveryStatus, Provider
+from models.db import db
+from models.notifications import NotificationDelivery
+from models.sends import chunks
+from models.tokens import PushToken
+from workers.providers import Outcome
+from workers.runtime import current
+
+log = logging.getLogger(__name__)
+
+RECEIPT_CHUNK = 1_000
+# Expo keeps receipts for about a day; after that there is nothing left to ask.
+RECEIPTS_KEPT = timedelta(hours=24)
+BATCH = 10_000
+
+
+def check_expo_receipts() -> dict[str, int]:
+    """Check receipts of Expo tickets older than EXPO_RECEIPT_DELAY; idempotent."""
+    runtime = current()
+    checker = runtime.providers[Provider.EXPO]
+    now = datetime.now(UTC)
+    ready_before = now - timedelta(seconds=runtime.settings.expo_receipt_delay_seconds)
+    with db.session_scope() as session:
+        pending = session.execute(
+            select(NotificationDelivery.provider_message_id, NotificationDelivery.token_id)
+            .where(
+                NotificationDelivery.provider == Provider.EXPO,
+                NotificationDelivery.status == DeliveryStatus.SENT,
+                NotificationDelivery.provider_message_id.is_not(None),
+                NotificationDelivery.created_at < ready_before,
+                NotificationDelivery.created_at > now - RECEIPTS_KEPT,
+            )
+            .limit(BATCH)
+        ).all()
+    token_of = dict(pending)
+    counts = {"checked": 0, "delivered": 0, "failed": 0}
+    for chunk in chunks(list(token_of), RECEIPT_CHUNK):
+        receipts = checker.check_receipts(chunk)  # type: ignore[attr-defined]
+        with db.session_scope() as session:
+            for ticket_id, receipt in receipts.items():
+                counts["checked"] += 1
+                delivered = receipt.outcome is Outcome.SENT
+                if not delivered and receipt.outcome is Outcome.TRANSIENT:
+                    continue  # Expo will know later
+                counts["delivered" if delivered else "failed"] += 1
+                session.execute(
+                    update(NotificationDelivery)
+                    .where(NotificationDelivery.provider_message_id == ticket_id)
+                    .values(
+                        status=DeliveryStatus.DELIVERED if delivered else DeliveryStatus.FAILED,
+                        error_reason=None if delivered else receipt.error,
+                        updated_at=now,
+                    )
+                )
+                if receipt.outcome is Outcome.TOKEN_INVALID and token_of.get(ticket_id):
+                    session.execute(
+                        update(PushToken)
+                        .where(PushToken.id == token_of[ticket_id], PushToken.is_active)
+                        .values(
+                            is_active=False,
+                            deactivated_at=now,
+                            deactivation_reason=f"expo:{receipt.error}",
+                            updated_at=now,
+                        )
+                    )
+    if counts["checked"]:
+        log.info("event=expo_receipts_checked %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts

@@ -1,0 +1,239 @@
+"""Accepting a send request: idempotency, the notification rows (the outbox), and the
+all-users fan-out in pages. Rows are committed here; jobs are enqueued by the caller
+after the commit, never before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.catalog import NotificationStatus, NotificationType, Priority
+from core.templates import DEFAULT_LOCALE, render
+from models.notifications import Notification, NotificationSend
+from models.users import User
+
+FANOUT_PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    notification_type: NotificationType
+    priority: Priority
+    data: dict[str, Any]
+    title: str | None = None
+    body: str | None = None
+    user_ids: tuple[str, ...] = ()
+    all_users: bool = False
+    platforms: tuple[str, ...] | None = None
+    scheduled_for: datetime | None = None
+    expires_at: datetime | None = None
+    idempotency_key: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "notification_type": self.notification_type.value,
+            "priority": self.priority.value,
+            "data": self.data,
+            "title": self.title,
+            "body": self.body,
+            "user_ids": list(self.user_ids),
+            "all_users": self.all_users,
+            "platforms": list(self.platforms) if self.platforms is not None else None,
+            "scheduled_for": self.scheduled_for.isoformat() if self.scheduled_for else None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SendRequest:
+        return cls(
+            notification_type=NotificationType(raw["notification_type"]),
+            priority=Priority(raw["priority"]),
+            data=raw["data"],
+            title=raw["title"],
+            body=raw["body"],
+            user_ids=tuple(raw["user_ids"]),
+            all_users=raw["all_users"],
+            platforms=tuple(raw["platforms"]) if raw["platforms"] is not None else None,
+            scheduled_for=_parse(raw["scheduled_for"]),
+            expires_at=_parse(raw["expires_at"]),
+        )
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_json(), sort_keys=True).encode()).hexdigest()
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    send_id: uuid.UUID
+    response: dict[str, Any]
+    replayed: bool = False
+    # What to enqueue after the commit: ids due now, by priority.
+    due: dict[Priority, list[uuid.UUID]] = field(default_factory=dict)
+    fan_out: bool = False
+
+
+def accept_send(
+    session: Session, request: SendRequest, requested_by: str, now: datetime
+) -> Accepted:
+    """Store the send and its notification rows in one transaction and commit.
+
+    The same idempotency key with the same request returns the first answer and writes
+    nothing; with a different request it raises IdempotencyConflict.
+    """
+    fingerprint = request.fingerprint()
+    if request.idempotency_key:
+        earlier = _earlier_send(session, requested_by, request.idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, fingerprint)
+    send = NotificationSend(
+        id=uuid.uuid4(),
+        requested_by=requested_by,
+        idempotency_key=request.idempotency_key,
+        request_fingerprint=fingerprint,
+        request=request.as_json(),
+        response={},
+    )
+    session.add(send)
+    try:
+        session.flush([send])
+    except IntegrityError:
+        # Another request with the same key won the race: answer what it answered.
+        session.rollback()
+        earlier = _earlier_send(session, requested_by, request.idempotency_key or "")
+        if earlier is None:
+            raise
+        return _replay(earlier, fingerprint)
+    if request.all_users:
+        recipients = session.scalar(select(func.count()).select_from(User)) or 0
+        send.response = {"send_id": str(send.id), "count": recipients, "status": "fanning_out"}
+        due: dict[Priority, list[uuid.UUID]] = {}
+    else:
+        ids = insert_notifications(session, send.id, request, request.user_ids, now)
+        send.response = {
+            "send_id": str(send.id),
+            "count": len(ids),
+            "notification_ids": [str(i) for i in ids],
+            "status": "accepted",
+        }
+        due = {request.priority: ids} if _is_due(request, now) else {}
+    session.commit()
+    return Accepted(send.id, send.response, due=due, fan_out=request.all_users)
+
+
+def _earlier_send(session: Session, requested_by: str, key: str) -> NotificationSend | None:
+    return session.scalars(
+        select(NotificationSend).where(
+            NotificationSend.requested_by == requested_by, NotificationSend.idempotency_key == key
+        )
+    ).one_or_none()
+
+
+def _replay(earlier: NotificationSend, fingerprint: str) -> Accepted:
+    if earlier.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(earlier.idempotency_key)
+    return Accepted(earlier.id, earlier.response, replayed=True)
+
+
+def _is_due(request: SendRequest, now: datetime) -> bool:
+    return request.scheduled_for is None or request.scheduled_for <= now
+
+
+def insert_notifications(
+    session: Session,
+    send_id: uuid.UUID,
+    request: SendRequest,
+    user_ids: Sequence[str],
+    now: datetime,
+) -> list[uuid.UUID]:
+    """Insert one row per user (users seen for the first time get a users row); skips users
+    that already have a row for this send. Returns the new rows' ids. The caller commits."""
+    if not user_ids:
+        return []
+    session.execute(
+        insert(User).on_conflict_do_nothing(index_elements=["id"]), [{"id": u} for u in user_ids]
+    )
+    locales = dict(session.execute(select(User.id, User.locale).where(User.id.in_(user_ids))).all())
+    texts = {}
+    due = _is_due(request, now)
+    rows = []
+    for user_id in user_ids:
+        locale = locales.get(user_id, DEFAULT_LOCALE)
+        if locale not in texts:
+            texts[locale] = render(
+                request.notification_type, request.data, locale, request.title, request.body
+            )
+        text = texts[locale]
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "user_id": user_id,
+                "notification_type": request.notification_type.value,
+                "title": text.title,
+                "body": text.body,
+                "data": request.data,
+                "priority": request.priority.value,
+                "status": (
+                    NotificationStatus.PENDING if due else NotificationStatus.SCHEDULED
+                ).value,
+                "scheduled_for": request.scheduled_for or now,
+                "send_id": send_id,
+                "platforms": list(request.platforms) if request.platforms is not None else None,
+                "expires_at": request.expires_at,
+                "enqueued_at": now if due else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    statement = (
+        insert(Notification)
+        .on_conflict_do_nothing(
+            index_elements=["send_id", "user_id"], index_where=Notification.send_id.is_not(None)
+        )
+        .returning(Notification.id)
+    )
+    return list(session.scalars(statement, rows))
+
+
+def fan_out_page(
+    session: Session, send_id: uuid.UUID, after_user_id: str | None, now: datetime
+) -> tuple[list[uuid.UUID], str | None, Priority]:
+    """Create the rows of an all-users send for the next page of users (by id), commit,
+    and return the new ids, the last user id of the page (None when done) and the priority."""
+    send = session.get(NotificationSend, send_id)
+    if send is None:
+        return [], None, Priority.NORMAL
+    request = SendRequest.from_json(send.request)
+    query = select(User.id).order_by(User.id).limit(FANOUT_PAGE)
+    if after_user_id is not None:
+        query = query.where(User.id > after_user_id)
+    page = list(session.scalars(query))
+    ids = insert_notifications(session, send_id, request, page, now)
+    if len(page) < FANOUT_PAGE:
+        send.fanned_out_at = now
+    session.commit()
+    last = page[-1] if len(page) == FANOUT_PAGE else None
+    return (ids if _is_due(request, now) else []), last, request.priority
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
