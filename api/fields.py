@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -49,3 +49,18 @@ class TimeZoneName(fields.String):
         if name not in known_time_zones():
             raise ValidationError(f"{name!r} is not an IANA time zone name (e.g. Europe/London).")
         return name
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset, normalized to UTC (PostgreSQL refuses offsets
+    past ±15:59), between 1970 and 9000."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment = moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("Not a representable date-time.") from None
+        if not 1970 <= moment.year <= 9000:
+            raise ValidationError("Must be between 1970 and 9000.")
+        return moment

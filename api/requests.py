@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from api.errors import UnsupportedMediaType
+from api.errors import UnsupportedMediaType, ValidationFailed
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -30,6 +33,35 @@ def require_json_body() -> None:
             f"Send the body as application/json, not {mimetype or 'an unnamed type'}.",
             details={"content_type": request.content_type},
         )
+    path = _path_of_nul(request.get_json(silent=True))
+    if path is not None:
+        # PostgreSQL cannot store U+0000 in text or JSONB: refuse it up front, by name.
+        raise ValidationFailed(
+            f"{path or 'the body'} contains a NUL character (U+0000).",
+            details={"fields": {path or "_body": ["NUL characters are not allowed."]}},
+        )
+
+
+def _path_of_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding U+0000, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        items: Iterable[tuple[str, Any]] = (
+            (f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value)
+        )
+    elif isinstance(value, dict):
+        for key in value:
+            if "\x00" in key:
+                return f"{path}.{key!r}" if path else repr(key)
+        items = ((f"{path}.{k}" if path else k, v) for k, v in value.items())
+    else:
+        return None
+    for child_path, child in items:
+        found = _path_of_nul(child, child_path)
+        if found is not None:
+            return found
+    return None
 
 
 def drop_retry_after_unless_limited(response: Response) -> Response:

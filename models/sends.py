@@ -114,7 +114,7 @@ def accept_send(
     )
     session.add(send)
     try:
-        session.flush([send])
+        session.flush()
     except IntegrityError:
         # Another request with the same key won the race: answer what it answered.
         session.rollback()

@@ -34,6 +34,8 @@ from tests.services import (
     resolve_redis_url,
 )
 
+pytest_plugins = ["tests.standins.fixtures"]
+
 REDIS_DB_LOCK_TTL = 3 * 3600
 
 

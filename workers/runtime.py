@@ -72,3 +72,11 @@ def bootstrap() -> Runtime:
 def current() -> Runtime:
     """The runtime jobs use; a process that never configured one builds it from the env."""
     return _current if _current is not None else bootstrap()
+
+
+def shutdown() -> None:
+    """Close the providers' connections and forget the runtime (end of a process or test)."""
+    global _current
+    if _current is not None:
+        _current.close()
+    _current = None

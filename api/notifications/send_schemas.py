@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import StrictBoolean
+from api.fields import StrictBoolean, UtcDateTime
 from core.catalog import TYPE_DEFAULTS, NotificationType, Platform, Priority, values
 from core.templates import MissingText, render
 from models.sends import SendRequest
@@ -52,10 +52,10 @@ class SendSchema(Schema):
         metadata={"description": "Defaults to the type's priority."},
     )
     target = fields.Nested(TargetSchema, required=True)
-    scheduled_for = fields.AwareDateTime(
+    scheduled_for = UtcDateTime(
         metadata={"description": "Send at this time (ISO 8601 with offset)."}
     )
-    expires_at = fields.AwareDateTime(metadata={"description": "Never send after this time."})
+    expires_at = UtcDateTime(metadata={"description": "Never send after this time."})
     idempotency_key = fields.String(validate=validate.Length(min=1, max=128))
 
 

@@ -129,3 +129,17 @@ def test_an_unexpected_error_is_a_500_without_a_trace(app, client):
     assert_envelope(response, 500, "server_error")
     assert "secret internal detail" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"token": EXPO_TOKEN, "platform": "ios", "device_id": "phone\x00"}, "device_id"),
+        ({"token": EXPO_TOKEN, "platform": "ios", "app_version": "1.0", "x\x00": 1}, "'x\\x00'"),
+    ],
+)
+def test_a_nul_character_anywhere_is_422_naming_where(client, auth_header, db_session, body, path):
+    response = client.post(REGISTER, json=body, headers=auth_header("alice"))
+    error = assert_envelope(response, 422, "validation_error")
+    assert path in error["details"]["fields"]
+    assert no_rows_written(db_session)

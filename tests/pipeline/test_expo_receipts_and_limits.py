@@ -1,0 +1,63 @@
+"""Expo tickets checked against receipts later; Expo's send rate shared by all workers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from jobs.receipts import check_expo_receipts
+from models import NotificationDelivery, PushToken
+from tests.pipeline.conftest import EXPO_DEVICE
+
+OTHER_DEVICE = "ExponentPushToken[expo-device-0000000002]"
+
+
+def test_receipts_mark_deliveries_delivered_or_failed_and_drop_dead_tokens(
+    make_pipeline, expo_standin, db_session
+):
+    pipeline = make_pipeline(EXPO_RECEIPT_DELAY="0")
+    pipeline.register("alice", EXPO_DEVICE, "ios")
+    pipeline.register("bob", OTHER_DEVICE, "android")
+    expo_standin.receipt_error(OTHER_DEVICE, "DeviceNotRegistered")
+
+    pipeline.send(target={"user_ids": ["alice", "bob"]})
+    pipeline.work()
+    counts = check_expo_receipts()
+
+    db_session.expire_all()
+    deliveries = {
+        d.token_id: (d.status, d.error_reason)
+        for d in db_session.scalars(select(NotificationDelivery))
+    }
+    tokens = {t.user_id: t for t in db_session.scalars(select(PushToken))}
+    assert counts == {"checked": 2, "delivered": 1, "failed": 1}
+    assert deliveries[tokens["alice"].id] == ("delivered", None)
+    assert deliveries[tokens["bob"].id] == ("failed", "DeviceNotRegistered")
+    assert tokens["bob"].is_active is False and tokens["alice"].is_active is True
+    receipt_requests = [r for r in expo_standin.received if r.path.endswith("getReceipts")]
+    assert len(receipt_requests) == 1 and len(receipt_requests[0].payload["ids"]) == 2
+
+
+def test_receipts_are_not_asked_for_before_the_delay(pipeline, expo_standin):
+    pipeline.register("alice", EXPO_DEVICE, "ios")
+    pipeline.send(target={"user_ids": ["alice"]})
+    pipeline.work()
+
+    assert check_expo_receipts() == {"checked": 0, "delivered": 0, "failed": 0}
+    assert not [r for r in expo_standin.received if r.path.endswith("getReceipts")]
+
+
+def test_the_expo_rate_is_a_shared_bucket_and_the_rest_is_deferred_not_slept(
+    make_pipeline, expo_standin, db_session
+):
+    pipeline = make_pipeline(EXPO_RATE_PER_SECOND="3")
+    users = [f"user-{i}" for i in range(5)]
+    for index, user_id in enumerate(users):
+        pipeline.register(user_id, f"ExponentPushToken[rate-limited-device-{index}]", "ios")
+
+    pipeline.send(target={"user_ids": users})
+    pipeline.work()
+
+    db_session.expire_all()
+    statuses = sorted(d.status for d in db_session.scalars(select(NotificationDelivery)))
+    assert len(expo_standin.messages) == 3
+    assert statuses == ["retrying", "retrying", "sent", "sent", "sent"]

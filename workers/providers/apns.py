@@ -1,0 +1,400 @@
+"""Apple Push Notification service over HTTP/2 with token (.p8) auth, through aioapns.
+
+One event loop thread per provider keeps the HTTP/2 connection open across RQ jobs;
+each message gets exactly one attempt here (retries belong to the job), and nothing in
+this module may log a device token or a message body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aioapns import APNs, NotificationRequest, PushType
+from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, NotificationResult
+from aioapns.connection import JWTAuthorizationHeaderProvider
+from aioapns.exceptions import ConnectionClosed
+from aioapns.exceptions import ConnectionError as APNsConnectionError
+from h2.exceptions import FlowControlError, NoAvailableStreamIDError, ProtocolError
+
+from core.catalog import Provider
+from core.config import Settings
+from workers.providers import apns_transport
+from workers.providers._loop import BackgroundLoop
+from workers.providers.base import (
+    Outcome,
+    PushMessage,
+    PushResult,
+    kv,
+    log_batch,
+    seconds_until,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 4096  # alert notifications (VoIP allows 5120; Pulse sends none)
+MAX_COLLAPSE_ID_BYTES = 64
+
+# Reasons that mean the device token itself is dead. BadDeviceToken is also what a
+# sandbox token sent to production (or the reverse) gets: the result flags it.
+_TOKEN_REASONS = frozenset(
+    {"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered", "ExpiredToken"}
+)
+# Reasons that mean our configuration (key, team, topic, certificate) is wrong. The topic
+# comes from APNS_TOPIC, never from a notification, so topic errors are configuration too.
+# ExpiredProviderToken is here as well: aioapns renews its JWT every 30 minutes, well
+# inside Apple's one hour, so seeing it means a skewed clock, which retrying won't fix.
+_CREDENTIAL_REASONS = frozenset(
+    {
+        "BadTopic",
+        "MissingTopic",
+        "TopicDisallowed",
+        "InvalidProviderToken",
+        "ExpiredProviderToken",
+        "MissingProviderToken",
+        "BadCertificate",
+        "BadCertificateEnvironment",
+        "Forbidden",
+    }
+)
+_TRANSIENT_REASONS = frozenset(
+    {
+        "TooManyRequests",
+        "TooManyProviderTokenUpdates",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "Shutdown",
+        "IdleTimeout",
+        "StreamReset",
+    }
+)
+
+
+def classify_apns(status: int, reason: str | None) -> Outcome:
+    """What an APNs answer (HTTP status and JSON "reason") means for this message."""
+    if status == 200:
+        return Outcome.SENT
+    if status == 410 or reason in _TOKEN_REASONS:
+        return Outcome.TOKEN_INVALID
+    if reason in _CREDENTIAL_REASONS:
+        return Outcome.CREDENTIALS_ERROR
+    if reason in _TRANSIENT_REASONS or status in (429, 500, 502, 503, 504) or status == 0:
+        return Outcome.TRANSIENT
+    if status == 403:
+        return Outcome.CREDENTIALS_ERROR
+    if 400 <= status < 500:
+        # BadCollapseId, BadExpirationDate, BadPriority, BadMessageId, PayloadEmpty,
+        # PayloadTooLarge (413), InvalidPushType, BadPath, ...: this request, not the token.
+        return Outcome.PAYLOAD_ERROR
+    return Outcome.TRANSIENT
+
+
+def apns_result(
+    ref: str,
+    status: int,
+    reason: str | None,
+    timestamp_ms: int | None = None,
+    apns_id: str | None = None,
+    latency_ms: float | None = None,
+) -> PushResult:
+    """A PushResult from the raw parts of an APNs answer (pure, table-tested)."""
+    outcome = classify_apns(status, reason)
+    since = None
+    if outcome is Outcome.TOKEN_INVALID and timestamp_ms:
+        since = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return PushResult(
+        ref=ref,
+        outcome=outcome,
+        provider_message_id=apns_id or None,
+        error=None if outcome is Outcome.SENT else (reason or f"HTTP_{status}"),
+        token_invalid_since=since,
+        environment_mismatch=reason == "BadDeviceToken",
+        latency_ms=latency_ms,
+    )
+
+
+def collapse_id(key: str) -> str:
+    """APNs rejects collapse ids over 64 bytes; a longer key becomes its sha256 (64 hex
+    characters), so that every notification with the same key still collapses together."""
+    if len(key.encode()) <= MAX_COLLAPSE_ID_BYTES:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def build_payload(message: PushMessage) -> dict[str, Any]:
+    """The APNs JSON: `aps` for the system, the message's data beside it as custom keys."""
+    if "aps" in message.data:
+        raise ValueError("the data key 'aps' is reserved by APNs")
+    aps: dict[str, Any] = {"alert": {"title": message.title, "body": message.body}}
+    if message.sound:
+        aps["sound"] = message.sound
+    if message.badge is not None:
+        aps["badge"] = message.badge
+    if message.thread_id:
+        aps["thread-id"] = message.thread_id
+    return {"aps": aps, **message.data}
+
+
+def build_request(message: PushMessage) -> NotificationRequest:
+    """Raises ValueError when the message can never be sent as it is."""
+    payload = build_payload(message)
+    # Measured exactly as aioapns will serialize it.
+    size = len(json.dumps(payload, ensure_ascii=False).encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"PayloadTooLarge: {size} bytes > {MAX_PAYLOAD_BYTES}")
+    return NotificationRequest(
+        device_token=message.token,
+        message=payload,
+        # apns-expiration: absent means APNs stores and retries per its own policy, which
+        # is what a match or a message wants; 0 would drop it for any offline device.
+        time_to_live=seconds_until(message.expires_at) if message.expires_at else None,
+        priority=int(PRIORITY_HIGH if message.is_urgent else PRIORITY_NORMAL),
+        collapse_key=collapse_id(message.collapse_key) if message.collapse_key else None,
+        push_type=PushType.ALERT,
+    )
+
+
+@dataclass
+class _Running:
+    """The loop thread and the aioapns client of one process (rebuilt after a fork)."""
+
+    pid: int
+    loop: BackgroundLoop
+    client: APNs
+
+
+class _ByteBudget:
+    """Caps request bytes in flight below HTTP/2's initial 64 KiB window: aioapns turns a
+    full window into a FlowControlError after the headers are sent, stranding the stream."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, size: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+
+    async def release(self, size: int) -> None:
+        async with self._changed:
+            self.used -= size
+            self._changed.notify_all()
+
+
+class APNsProvider:
+    name = Provider.APNS
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_in_flight: int = 100,
+        max_connections: int = 4,
+        connect_timeout: float = 5.0,
+        request_timeout: float = 10.0,
+        batch_timeout: float = 30.0,
+        in_flight_bytes: int = 48 * 1024,
+    ) -> None:
+        missing = [
+            name
+            for name, value in (
+                ("APPLE_PUSH_KEY_FILE", settings.apple_push_key_file),
+                ("APPLE_PUSH_KEY_ID", settings.apple_push_key_id),
+                ("APPLE_PUSH_TEAM_ID", settings.apple_push_team_id),
+                ("APNS_TOPIC", settings.apns_topic),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"APNs needs {', '.join(missing)}")
+        self._settings = settings
+        self._key = Path(str(settings.apple_push_key_file)).read_text()
+        self._max_in_flight = max_in_flight
+        self._max_connections = max_connections
+        self._connect_timeout = connect_timeout
+        self._request_timeout = request_timeout
+        self._batch_timeout = batch_timeout
+        self._in_flight_bytes = in_flight_bytes
+        self._lock = threading.Lock()
+        self._running: _Running | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _ensure_running(self) -> _Running:
+        with self._lock:
+            running = self._running
+            if running is not None and running.pid == os.getpid():
+                return running
+            # After a fork the loop thread did not come along, and the inherited TLS
+            # sockets belong to the parent: start afresh and leave those alone.
+            loop = BackgroundLoop("apns-provider")
+            client = loop.run(self._create_client(), timeout=10)
+            self._running = _Running(os.getpid(), loop, client)
+            logger.info(
+                "event=apns_started %s",
+                kv(
+                    host=client.pool.protocol_class.APNS_SERVER,
+                    port=client.pool.protocol_class.APNS_PORT,
+                    sandbox=self._settings.apns_use_sandbox,
+                ),
+            )
+            return self._running
+
+    async def _create_client(self) -> APNs:
+        # aioapns binds its pool to the running loop, so it must be built on the loop thread.
+        settings = self._settings
+        client = APNs(
+            key=self._key,
+            key_id=settings.apple_push_key_id,
+            team_id=settings.apple_push_team_id,
+            topic=settings.apns_topic,
+            use_sandbox=settings.apns_use_sandbox,
+            max_connections=self._max_connections,
+            max_connection_attempts=1,
+            ssl_context=apns_transport.ssl_context(settings.apns_ca_file),
+        )
+        client.pool.protocol_class = apns_transport.protocol_class(
+            settings.apns_host,
+            settings.apns_port,
+            settings.apns_use_sandbox,
+            JWTAuthorizationHeaderProvider(
+                self._key, settings.apple_push_key_id, settings.apple_push_team_id
+            ),
+        )
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            running, self._running = self._running, None
+        if running is None or running.pid != os.getpid():
+            return
+
+        async def _close_connections() -> None:
+            pool = running.client.pool
+            pool.close()
+            # TLS says goodbye in a round trip; a connection leaves the pool once it is done.
+            for _ in range(100):
+                if not pool.connections:
+                    return
+                await asyncio.sleep(0.01)
+
+        try:
+            running.loop.run(_close_connections(), timeout=5)
+        finally:
+            running.loop.stop()
+
+    # -- sending -------------------------------------------------------------------
+
+    def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
+        started = time.monotonic()
+        results: list[PushResult | None] = [None] * len(messages)
+        to_send: list[tuple[int, PushMessage, NotificationRequest]] = []
+        for index, message in enumerate(messages):
+            try:
+                to_send.append((index, message, build_request(message)))
+            except (ValueError, TypeError) as exc:
+                # TypeError: data that JSON cannot encode.
+                error = "PayloadTooLarge" if "PayloadTooLarge" in str(exc) else "BadPayload"
+                results[index] = PushResult(message.ref, Outcome.PAYLOAD_ERROR, error=error)
+        if to_send:
+            try:
+                running = self._ensure_running()
+                sent = running.loop.run(
+                    self._send_all(running.client, [(m, r) for _, m, r in to_send]),
+                    timeout=self._batch_timeout + self._request_timeout,
+                )
+            except Exception as exc:  # a broken loop must still yield one result per message
+                logger.error("event=apns_batch_failed %s", kv(error=repr(exc)))
+                sent = [
+                    PushResult(m.ref, Outcome.TRANSIENT, error="ClientError") for _, m, _ in to_send
+                ]
+            for (index, _, _), result in zip(to_send, sent, strict=True):
+                results[index] = result
+        final = [r for r in results if r is not None]
+        log_batch(logger, self.name, final, (time.monotonic() - started) * 1000)
+        return final
+
+    async def _send_all(
+        self, client: APNs, batch: list[tuple[PushMessage, NotificationRequest]]
+    ) -> list[PushResult]:
+        deadline = time.monotonic() + self._batch_timeout
+        slots = asyncio.Semaphore(self._max_in_flight)
+        budget = _ByteBudget(self._in_flight_bytes)
+        unreachable: list[str] = []  # set once a connection cannot be made: fail the rest fast
+
+        async def one(message: PushMessage, request: NotificationRequest) -> PushResult:
+            size = len(json.dumps(request.message, ensure_ascii=False).encode())
+            async with slots:
+                await budget.acquire(size)
+                try:
+                    return await self._send_one(client, message, request, deadline, unreachable)
+                finally:
+                    await budget.release(size)
+
+        return list(await asyncio.gather(*(one(m, r) for m, r in batch)))
+
+    async def _send_one(
+        self,
+        client: APNs,
+        message: PushMessage,
+        request: NotificationRequest,
+        deadline: float,
+        unreachable: list[str],
+    ) -> PushResult:
+        if unreachable:
+            return PushResult(message.ref, Outcome.TRANSIENT, error=unreachable[0])
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return PushResult(message.ref, Outcome.TRANSIENT, error="BatchTimeout")
+        started = time.monotonic()
+        try:
+            connection = await asyncio.wait_for(
+                client.pool.acquire(), min(self._connect_timeout, remaining)
+            )
+        except (TimeoutError, APNsConnectionError, OSError, ssl.SSLError) as exc:
+            error = "ConnectTimeout" if isinstance(exc, TimeoutError) else "ConnectionError"
+            if not unreachable:
+                unreachable.append(error)
+                logger.warning("event=apns_unreachable %s", kv(error=repr(exc)))
+            return PushResult(message.ref, Outcome.TRANSIENT, error=error)
+        try:
+            response: NotificationResult = await asyncio.wait_for(
+                connection.send_notification(request),
+                min(self._request_timeout, max(deadline - time.monotonic(), 0.001)),
+            )
+        except TimeoutError:
+            return PushResult(message.ref, Outcome.TRANSIENT, error="Timeout")
+        except NoAvailableStreamIDError:
+            connection.close()  # stream ids exhausted: the next message opens a new connection
+            return PushResult(message.ref, Outcome.TRANSIENT, error="ConnectionExhausted")
+        except (ConnectionClosed, FlowControlError, ProtocolError, OSError) as exc:
+            return PushResult(message.ref, Outcome.TRANSIENT, error=type(exc).__name__)
+        latency_ms = (time.monotonic() - started) * 1000
+        try:
+            status = int(response.status or 0)
+        except ValueError:
+            status = 0
+        result = apns_result(
+            message.ref,
+            status,
+            response.description,
+            response.timestamp,
+            response.notification_id,
+            latency_ms,
+        )
+        if result.outcome is Outcome.CREDENTIALS_ERROR:
+            logger.error("event=apns_credentials_error %s", kv(status=status, reason=result.error))
+        return result
