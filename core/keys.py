@@ -11,3 +11,8 @@ def provider_bucket(prefix: str, provider: str) -> str:
 def provider_alarms(prefix: str) -> str:
     """Hash provider -> last credentials/configuration error, for operators."""
     return f"{prefix}alarms:providers"
+
+
+def sink_pushes(prefix: str) -> str:
+    """List of the last pushes the development sink accepted (newest first)."""
+    return f"{prefix}sink:pushes"

@@ -5,12 +5,15 @@ HTTP/2 connection). Jobs call `current()`; nothing here holds request or job sta
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from dotenv import load_dotenv
 
+from core import keys
 from core.catalog import Provider
 from core.config import Settings, load_settings
 from core.device_tokens import TokenCipher
@@ -18,6 +21,8 @@ from core.logs import configure_logging
 from core.redis_client import connect
 from models.db import db
 from workers.providers import PushProvider, build_providers
+
+SINK_KEEP = 1_000
 
 
 @dataclass
@@ -32,8 +37,16 @@ class Runtime:
     def providers(self) -> dict[Provider, PushProvider]:
         with self._lock:
             if self._providers is None:
-                self._providers = build_providers(self.settings)
+                self._providers = build_providers(self.settings, record=self._record_sink_push)
             return self._providers
+
+    def _record_sink_push(self, push: dict[str, Any]) -> None:
+        """Keep the development sink's last pushes in Redis for `make run` users to inspect."""
+        key = keys.sink_pushes(self.settings.redis_key_prefix)
+        pipe = self.redis.pipeline()
+        pipe.lpush(key, json.dumps(push))
+        pipe.ltrim(key, 0, SINK_KEEP - 1)
+        pipe.execute()
 
     def close(self) -> None:
         with self._lock:
