@@ -141,3 +141,79 @@ class ActivityType(StrEnum):
 def values(enum: type[StrEnum]) -> list[str]:
     """The string values of an enum, in declaration order (for CHECK constraints and schemas)."""
     return [member.value for member in enum]
+
+
+# --- Real-time gateway (Socket.IO) -------------------------------------------------------
+
+
+class PresenceState(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class ClientEvent(StrEnum):
+    """Socket.IO events a client sends to the gateway."""
+
+    PRESENCE_UPDATE = "presence_update"
+    PRESENCE_SUBSCRIBE = "presence_subscribe"
+    PRESENCE_UNSUBSCRIBE = "presence_unsubscribe"
+    ACTIVITY = "activity"
+    TYPING_START = "typing_start"
+    TYPING_PROGRESS = "typing_progress"
+    TYPING_STOP = "typing_stop"
+    HEARTBEAT = "heartbeat"
+
+
+class ServerEvent(StrEnum):
+    """Socket.IO events the gateway sends; backend events go out under their
+    RealtimeEventType name."""
+
+    USER_PRESENCE_UPDATE = "user_presence_update"
+    PRESENCE_BULK_UPDATE = "presence_bulk_update"
+    USER_ACTIVITY_UPDATE = "user_activity_update"
+    TYPING_START = ClientEvent.TYPING_START.value
+    TYPING_PROGRESS = ClientEvent.TYPING_PROGRESS.value
+    TYPING_STOP = ClientEvent.TYPING_STOP.value
+    ERROR = "error"
+
+
+# Client events that count as the user being active on that connection (a heartbeat or a
+# subscription does not: an idle app sends those too).
+ACTIVE_CLIENT_EVENTS = frozenset(
+    {
+        ClientEvent.PRESENCE_UPDATE,
+        ClientEvent.ACTIVITY,
+        ClientEvent.TYPING_START,
+        ClientEvent.TYPING_PROGRESS,
+        ClientEvent.TYPING_STOP,
+    }
+)
+
+
+class SocketErrorCode(StrEnum):
+    """The `code` of an `error` event sent back on the socket."""
+
+    UNKNOWN_EVENT = "unknown_event"
+    INVALID_PAYLOAD = "invalid_payload"
+    RATE_LIMITED = "rate_limited"
+    FORBIDDEN = "forbidden"
+    SERVER_ERROR = "server_error"
+
+
+class TypingStopReason(StrEnum):
+    STOPPED = "stopped"
+    TIMEOUT = "timeout"
+    DISCONNECTED = "disconnected"
+
+
+# The push a backend event becomes when its target has no live connection. match_update
+# has one only when it announces a match; `notification` is itself the in-app copy of a
+# push, so it never becomes one.
+PUSH_COUNTERPARTS: dict[RealtimeEventType, NotificationType] = {
+    RealtimeEventType.MATCH_UPDATE: NotificationType.NEW_MATCH,
+    RealtimeEventType.MATCH_EXPIRATION_WARNING: NotificationType.MATCH_EXPIRING,
+    RealtimeEventType.CONVERSATION_STARTED: NotificationType.CONVERSATION_STARTED,
+    RealtimeEventType.BOOST_ACTIVATED: NotificationType.BOOST_ACTIVATED,
+}

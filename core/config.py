@@ -87,6 +87,19 @@ class Settings:
     rate_limit_settings: str
     log_level: str
 
+    # Real-time gateway (seconds unless the name says ms)
+    away_after_seconds: int
+    offline_after_seconds: int
+    typing_timeout_seconds: int
+    typing_progress_interval_ms: int
+    realtime_allowed_origins: tuple[str, ...] | str | None
+    socketio_channel: str
+    realtime_connection_ttl_seconds: int
+    realtime_sweep_interval_ms: int
+    socket_event_rate_per_second: int
+    socket_event_burst: int
+    socket_max_message_bytes: int
+
     @property
     def is_development(self) -> bool:
         return self.env == "development"
@@ -279,7 +292,49 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or "10 per hour",
         rate_limit_settings=reader.str("RATE_LIMIT_SETTINGS", "20 per hour") or "20 per hour",
         log_level=(reader.str("LOG_LEVEL", "INFO") or "INFO").upper(),
+        **_realtime(reader),
     )
+
+
+def _realtime(reader: _Reader) -> dict[str, object]:
+    """The gateway's variables: presence timers, typing, origins, the message queue."""
+    away_after = reader.int("AWAY_AFTER", 300, minimum=1)
+    offline_after = reader.int("OFFLINE_AFTER", 1800, minimum=1)
+    heartbeat_ms = reader.int("HEARTBEAT_INTERVAL", 30000, minimum=1)
+    prefix = reader.str("REDIS_KEY_PREFIX", "pulse:") or "pulse:"
+    return {
+        "away_after_seconds": away_after,
+        "offline_after_seconds": offline_after,
+        "typing_timeout_seconds": reader.int("TYPING_TIMEOUT", 10, minimum=1),
+        "typing_progress_interval_ms": reader.int("TYPING_PROGRESS_INTERVAL", 500),
+        "realtime_allowed_origins": _origins(reader.str("REALTIME_ALLOWED_ORIGINS")),
+        "socketio_channel": reader.str("SOCKETIO_CHANNEL", f"{prefix}socketio")
+        or f"{prefix}socketio",
+        # Three missed heartbeats (and never less than engine.io's own ping timeout).
+        "realtime_connection_ttl_seconds": reader.int(
+            "REALTIME_CONNECTION_TTL", max(90, 3 * heartbeat_ms // 1000), minimum=5
+        ),
+        "realtime_sweep_interval_ms": reader.int("REALTIME_SWEEP_INTERVAL", 250, minimum=10),
+        "socket_event_rate_per_second": reader.int("SOCKET_EVENT_RATE", 20, minimum=1),
+        "socket_event_burst": reader.int("SOCKET_EVENT_BURST", 40, minimum=1),
+        "socket_max_message_bytes": reader.int("SOCKET_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024),
+    }
+
+
+def _origins(raw: str | None) -> tuple[str, ...] | str | None:
+    """REALTIME_ALLOWED_ORIGINS: unset = same origin only (apps that send no Origin are
+    always let in), "*" = any, else a comma-separated list of origins."""
+    if raw is None:
+        return None
+    if raw == "*":
+        return "*"
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if not re.match(r"^https?://[^/\s]+$", origin):
+            raise ConfigError(
+                f"REALTIME_ALLOWED_ORIGINS: {origin!r} is not an origin like https://app.example"
+            )
+    return origins
 
 
 def _embedded_defaults(reader: _Reader) -> dict[str, str]:

@@ -16,3 +16,106 @@ def provider_alarms(prefix: str) -> str:
 def sink_pushes(prefix: str) -> str:
     """List of the last pushes the development sink accepted (newest first)."""
     return f"{prefix}sink:pushes"
+
+
+# --- Real-time gateway ---------------------------------------------------------------
+# A connection is a Socket.IO sid; a user's presence is aggregated over their connections
+# and devices. Keys that hold one user's or one connection's state expire on their own.
+
+
+def rt_connection(prefix: str, sid: str) -> str:
+    """Hash: one live connection's record (user, device, platform, ...); TTL refreshed."""
+    return f"{prefix}rt:conn:{sid}"
+
+
+def rt_connections_by_expiry(prefix: str) -> str:
+    """Sorted set sid -> when its record expires: the live count and the stale sweep."""
+    return f"{prefix}rt:conns"
+
+
+def rt_user_connections(prefix: str, user_id: str) -> str:
+    """Set of a user's connection sids (possibly stale until the sweep prunes them)."""
+    return f"{prefix}rt:user:{user_id}:conns"
+
+
+def rt_user_devices(prefix: str, user_id: str) -> str:
+    """Hash device -> last seen (epoch seconds) for devices without a live socket."""
+    return f"{prefix}rt:user:{user_id}:devices"
+
+
+def rt_user_status(prefix: str, user_id: str) -> str:
+    """The status the user set (busy, away), if any."""
+    return f"{prefix}rt:user:{user_id}:status"
+
+
+def rt_user_last_heartbeat(prefix: str, user_id: str) -> str:
+    return f"{prefix}rt:user:{user_id}:heartbeat"
+
+
+def rt_presence_published(prefix: str, user_id: str) -> str:
+    """The presence last announced to watchers (for change detection)."""
+    return f"{prefix}rt:user:{user_id}:presence"
+
+
+def rt_presence_version(prefix: str, user_id: str) -> str:
+    """Counter bumped by every change of a user's presence facts."""
+    return f"{prefix}rt:user:{user_id}:pver"
+
+
+def rt_presence_watchers(prefix: str, user_id: str) -> str:
+    """Hash watcher sid -> watcher user id: who subscribed to this user's presence."""
+    return f"{prefix}rt:user:{user_id}:watchers"
+
+
+def rt_watching(prefix: str, sid: str) -> str:
+    """Set of the user ids one connection watches (to unsubscribe on disconnect)."""
+    return f"{prefix}rt:conn:{sid}:watching"
+
+
+def rt_presence_timers(prefix: str) -> str:
+    """Sorted set user id -> when their presence changes by itself (away, offline)."""
+    return f"{prefix}rt:presence:timers"
+
+
+def rt_low_battery(prefix: str) -> str:
+    """Set of the sids that reported low battery (their presence updates are coalesced)."""
+    return f"{prefix}rt:lowbattery"
+
+
+def rt_coalesced(prefix: str, sid: str) -> str:
+    """Set of the user ids whose presence changed for a low-battery connection."""
+    return f"{prefix}rt:conn:{sid}:coalesced"
+
+
+def rt_coalesce_due(prefix: str) -> str:
+    """Sorted set sid -> when its coalesced presence_bulk_update is due."""
+    return f"{prefix}rt:coalesce:due"
+
+
+def rt_typing(prefix: str, sid: str) -> str:
+    """Hash conversation id -> recipient user id: what one connection is typing in."""
+    return f"{prefix}rt:conn:{sid}:typing"
+
+
+def rt_typing_deadlines(prefix: str) -> str:
+    """Sorted set "sid|conversation" -> when typing stops without progress."""
+    return f"{prefix}rt:typing:deadlines"
+
+
+def rt_conversation(prefix: str, conversation_id: str) -> str:
+    """Cached participants of a conversation (from the matches table)."""
+    return f"{prefix}rt:conversation:{conversation_id}"
+
+
+def rt_gateway(prefix: str, node_id: str) -> str:
+    """A live gateway process (TTL): the status endpoint counts them."""
+    return f"{prefix}rt:gateway:{node_id}"
+
+
+def rt_gateways_pattern(prefix: str) -> str:
+    return f"{prefix}rt:gateway:*"
+
+
+def rt_http_heartbeat(prefix: str, user_id: str, subject: str) -> str:
+    """Rate limit of POST /realtime/heartbeat for one connection or device."""
+    return f"{prefix}rt:hb:{user_id}:{subject}"

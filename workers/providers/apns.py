@@ -23,7 +23,7 @@ from typing import Any
 
 from aioapns import APNs, NotificationRequest, PushType
 from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, NotificationResult
-from aioapns.connection import JWTAuthorizationHeaderProvider
+from aioapns.connection import APNsBaseClientProtocol, JWTAuthorizationHeaderProvider
 from aioapns.exceptions import ConnectionClosed
 from aioapns.exceptions import ConnectionError as APNsConnectionError
 from h2.exceptions import FlowControlError, NoAvailableStreamIDError, ProtocolError
@@ -172,6 +172,7 @@ class _Running:
     pid: int
     loop: BackgroundLoop
     client: APNs
+    connecting: asyncio.Future[APNsBaseClientProtocol] | None = None  # the one dial in progress
 
 
 class _ByteBudget:
@@ -313,7 +314,7 @@ class APNsProvider:
             try:
                 running = self._ensure_running()
                 sent = running.loop.run(
-                    self._send_all(running.client, [(m, r) for _, m, r in to_send]),
+                    self._send_all(running, [(m, r) for _, m, r in to_send]),
                     timeout=self._batch_timeout + self._request_timeout,
                 )
             except Exception as exc:  # a broken loop must still yield one result per message
@@ -328,7 +329,7 @@ class APNsProvider:
         return final
 
     async def _send_all(
-        self, client: APNs, batch: list[tuple[PushMessage, NotificationRequest]]
+        self, running: _Running, batch: list[tuple[PushMessage, NotificationRequest]]
     ) -> list[PushResult]:
         deadline = time.monotonic() + self._batch_timeout
         slots = asyncio.Semaphore(self._max_in_flight)
@@ -340,15 +341,36 @@ class APNsProvider:
             async with slots:
                 await budget.acquire(size)
                 try:
-                    return await self._send_one(client, message, request, deadline, unreachable)
+                    return await self._send_one(running, message, request, deadline, unreachable)
                 finally:
                     await budget.release(size)
 
         return list(await asyncio.gather(*(one(m, r) for m, r in batch)))
 
+    @staticmethod
+    async def _connection(running: _Running, timeout: float) -> APNsBaseClientProtocol:
+        """An open connection with a free stream. When there is none, every waiting message
+        awaits one shared dial: aioapns' pool lock would hand the connection over one waiter
+        per loop turn, and a failed dial would be retried by each waiter in turn."""
+        pool = running.client.pool
+        async with asyncio.timeout(timeout):
+            while True:
+                for connection in pool.connections:
+                    if not connection.is_busy:
+                        return connection
+                if running.connecting is None or running.connecting.done():
+                    running.connecting = asyncio.ensure_future(pool.acquire())
+                    # Retrieve a failure even if every waiter has timed out and left.
+                    running.connecting.add_done_callback(
+                        lambda done: done.cancelled() or done.exception()
+                    )
+                connection = await asyncio.shield(running.connecting)
+                if not connection.is_busy:
+                    return connection
+
     async def _send_one(
         self,
-        client: APNs,
+        running: _Running,
         message: PushMessage,
         request: NotificationRequest,
         deadline: float,
@@ -361,9 +383,7 @@ class APNsProvider:
             return PushResult(message.ref, Outcome.TRANSIENT, error="BatchTimeout")
         started = time.monotonic()
         try:
-            connection = await asyncio.wait_for(
-                client.pool.acquire(), min(self._connect_timeout, remaining)
-            )
+            connection = await self._connection(running, min(self._connect_timeout, remaining))
         except (TimeoutError, APNsConnectionError, OSError, ssl.SSLError) as exc:
             error = "ConnectTimeout" if isinstance(exc, TimeoutError) else "ConnectionError"
             if not unreachable:
@@ -371,10 +391,11 @@ class APNsProvider:
                 logger.warning("event=apns_unreachable %s", kv(error=repr(exc)))
             return PushResult(message.ref, Outcome.TRANSIENT, error=error)
         try:
-            response: NotificationResult = await asyncio.wait_for(
-                connection.send_notification(request),
-                min(self._request_timeout, max(deadline - time.monotonic(), 0.001)),
-            )
+            # asyncio.timeout rather than wait_for: one task fewer per message.
+            async with asyncio.timeout(
+                min(self._request_timeout, max(deadline - time.monotonic(), 0.001))
+            ):
+                response: NotificationResult = await connection.send_notification(request)
         except TimeoutError:
             return PushResult(message.ref, Outcome.TRANSIENT, error="Timeout")
         except NoAvailableStreamIDError:

@@ -222,7 +222,7 @@ class ExpoProvider:
             refs = {index: messages[index].ref for index, _ in ready}
             for chunk, chunk_results in zip(
                 chunks,
-                running.executor.map(lambda c: self._send_chunk(running, c, refs), chunks),
+                running.executor.map(lambda c: self._send_chunk_safely(running, c, refs), chunks),
                 strict=True,
             ):
                 for (index, _), result in zip(chunk, chunk_results, strict=True):
@@ -230,6 +230,15 @@ class ExpoProvider:
         final = [r for r in results if r is not None]
         log_batch(logger, self.name, final, (time.monotonic() - started) * 1000)
         return final
+
+    def _send_chunk_safely(
+        self, running: _Running, chunk: list[tuple[int, dict[str, Any]]], refs: Mapping[int, str]
+    ) -> list[PushResult]:
+        try:
+            return self._send_chunk(running, chunk, refs)
+        except Exception as exc:  # a bug here must not cost the batch its results
+            logger.exception("event=expo_send_crashed %s", kv(error=repr(exc)))
+            return [PushResult(refs[i], Outcome.TRANSIENT, error="ClientError") for i, _ in chunk]
 
     def _send_chunk(
         self,

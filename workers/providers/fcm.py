@@ -277,7 +277,13 @@ class FCMProvider:
                     for index, body in payloads.items()
                 }
                 for index, future in futures.items():
-                    results[index] = future.result()
+                    try:
+                        results[index] = future.result()
+                    except Exception as exc:  # a bug here must not cost the batch its results
+                        logger.exception("event=fcm_send_crashed %s", kv(error=repr(exc)))
+                        results[index] = PushResult(
+                            messages[index].ref, Outcome.TRANSIENT, error="ClientError"
+                        )
         final = [r for r in results if r is not None]
         log_batch(logger, self.name, final, (time.monotonic() - started) * 1000)
         return final

@@ -1,0 +1,433 @@
+"""The push pipeline benchmark: from the send API to the stand-ins' acknowledgement.
+
+100,000 notifications over 10,000 users with 1 to 3 devices each across APNs, FCM and
+Expo, the stand-ins answering after 30 ms; 2 worker processes. Reports sustained
+deliveries per second, p50/p99 latency from created to acknowledged, latency at an offered
+rate, worker memory over the run, and, in the same run, the baseline a first RQ
+implementation would be (one job per notification, a synchronous provider call in it).
+
+    python -m bench.pipeline [--notifications 100000] [--users 10000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+import requests
+from alembic import command
+from alembic.config import Config
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+
+from core.catalog import Platform, Provider
+from core.device_tokens import TokenCipher
+from core.embedded import free_port
+from models.db import normalize_database_url
+from tests.services import (
+    create_database,
+    drop_database,
+    resolve_postgres_admin_url,
+    resolve_redis_url,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_PLATFORM = {
+    Provider.APNS: Platform.IOS,
+    Provider.FCM: Platform.ANDROID,
+    Provider.EXPO: Platform.IOS,
+}
+TERMINAL = ("sent", "partially_sent", "failed", "suppressed", "expired")
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    api_url: str
+    engine: Any
+    redis: redis.Redis
+    workers: list[subprocess.Popen]
+    token: str
+
+    def sql(self, query: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(text(query), params))
+
+    def reset_rows(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                text("TRUNCATE notification_deliveries, notification_queue, notification_sends")
+            )
+
+
+@contextmanager
+def services(delay: float) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A throwaway database, a Redis db of our own, and the stand-ins in their own process."""
+    admin_url, stop_pg = resolve_postgres_admin_url()
+    redis_server, stop_redis = resolve_redis_url()
+    name = f"pulse_bench_{secrets.token_hex(4)}"
+    database_url = create_database(admin_url, name)
+    base = redis_server.rsplit("/", 1)[0]
+    redis_url = f"{base}/14"
+    redis.Redis.from_url(redis_url).flushdb()
+    standins = subprocess.Popen(
+        [sys.executable, "-m", "bench.standins", str(delay)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        provider_env = json.loads(standins.stdout.readline())
+        yield database_url, redis_url, provider_env
+    finally:
+        standins.terminate()
+        standins.wait(timeout=10)
+        drop_database(admin_url, name)
+        redis.Redis.from_url(redis_url).flushdb()
+        for stop in (stop_pg, stop_redis):
+            if stop:
+                stop()
+
+
+def start_processes(env: dict[str, str], workers: int, port: int) -> list[subprocess.Popen]:
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+            "--worker-class",
+            "gthread",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    fleet = [
+        subprocess.Popen(
+            [sys.executable, "-m", "workers.run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return [api, *fleet]
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API did not become ready")
+
+
+def seed(stack: Stack, users: int, settings_env: dict[str, str]) -> int:
+    """Users with 1 to 3 devices each, across the three providers; returns the device count."""
+    cipher = TokenCipher(
+        tuple(settings_env["TOKEN_ENCRYPTION_KEY"].split(",")), settings_env["TOKEN_HASH_KEY"]
+    )
+    rng = random.Random(7)
+    user_rows, token_rows = [], []
+    for index in range(users):
+        user_id = f"bench-user-{index:06d}"
+        user_rows.append({"id": user_id})
+        for device in range(rng.randint(1, 3)):
+            provider = rng.choice(list(Provider))
+            serial = index * 4 + device
+            token = {
+                Provider.APNS: f"{serial:064x}",
+                Provider.FCM: f"bench-fcm-{serial:08d}-" + "f" * 120,
+                Provider.EXPO: f"ExponentPushToken[bench-expo-{serial:010d}]",
+            }[provider]
+            token_rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "user_id": user_id,
+                    "token_hash": cipher.lookup_hash(token),
+                    "token_ciphertext": cipher.encrypt(token),
+                    "platform": PROVIDER_PLATFORM[provider].value,
+                    "provider": provider.value,
+                }
+            )
+    with stack.engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (id) VALUES (:id)"), user_rows)
+        connection.execute(
+            text(
+                "INSERT INTO push_tokens (id, user_id, token_hash, token_ciphertext, platform, provider)"
+                " VALUES (:id, :user_id, :token_hash, :token_ciphertext, :platform, :provider)"
+            ),
+            token_rows,
+        )
+    return len(token_rows)
+
+
+def send(stack: Stack, user_ids: list[str]) -> None:
+    response = requests.post(
+        f"{stack.api_url}/api/v1/notifications/send",
+        json={"notification_type": "new_match", "target": {"user_ids": user_ids}},
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=120,
+    )
+    response.raise_for_status()
+
+
+class MemorySampler(threading.Thread):
+    """RSS of the worker processes, twice a second."""
+
+    def __init__(self, processes: list[subprocess.Popen]):
+        super().__init__(daemon=True)
+        self.processes = [psutil.Process(p.pid) for p in processes]
+        self.samples: list[list[int]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.samples.append([p.memory_info().rss for p in self.processes])
+            self.stopped.wait(0.5)
+
+    def summary(self) -> dict[str, float]:
+        per_worker = list(zip(*self.samples, strict=True))
+        mib = 1024 * 1024
+        return {
+            "start_mib": max(s[0] for s in per_worker) / mib,
+            "peak_mib": max(max(s) for s in per_worker) / mib,
+            "end_mib": max(s[-1] for s in per_worker) / mib,
+        }
+
+
+def wait_until_done(stack: Stack, expected: int, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [(done,)] = stack.sql(
+            "SELECT count(*) FROM notification_queue WHERE status = ANY(:terminal)",
+            terminal=list(TERMINAL),
+        )
+        if done >= expected:
+            return time.monotonic()
+        time.sleep(0.25)
+    raise RuntimeError(f"only part of the {expected} notifications finished in {timeout}s")
+
+
+def percentiles(stack: Stack) -> dict[str, float]:
+    rows = stack.sql(
+        "SELECT extract(epoch FROM (sent_at - created_at)) FROM notification_queue"
+        " WHERE sent_at IS NOT NULL"
+    )
+    latencies = sorted(float(r[0]) for r in rows)
+    if not latencies:
+        return {"p50_s": float("nan"), "p99_s": float("nan")}
+    return {
+        "p50_s": statistics.median(latencies),
+        "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+def delivered(stack: Stack) -> int:
+    [(count,)] = stack.sql("SELECT count(*) FROM notification_deliveries WHERE status = 'sent'")
+    return count
+
+
+def throughput(stack: Stack, user_ids: list[str], notifications: int) -> dict[str, Any]:
+    """Offer everything at once (10,000 users per request) and measure sustained rate."""
+    stack.reset_rows()
+    rounds = max(1, notifications // len(user_ids))
+    sampler = MemorySampler(stack.workers[1:])
+    sampler.start()
+    started = time.monotonic()
+    for _ in range(rounds):
+        send(stack, user_ids)
+    finished = wait_until_done(stack, rounds * len(user_ids), timeout=1800)
+    sampler.stopped.set()
+    sampler.join()
+    elapsed = finished - started
+    count = delivered(stack)
+    return {
+        "notifications": rounds * len(user_ids),
+        "deliveries": count,
+        "elapsed_s": elapsed,
+        "deliveries_per_s": count / elapsed,
+        **percentiles(stack),
+        "worker_memory": sampler.summary(),
+    }
+
+
+def offered_rate(
+    stack: Stack, user_ids: list[str], per_second: int, seconds: int
+) -> dict[str, Any]:
+    """Offer `per_second` notifications a second in 10 batches a second; latency under load."""
+    stack.reset_rows()
+    batch = max(1, per_second // 10)
+    rng = random.Random(11)
+    started = time.monotonic()
+    sent = 0
+    for tick in range(seconds * 10):
+        send(stack, rng.sample(user_ids, batch))
+        sent += batch
+        pause = started + (tick + 1) / 10 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    wait_until_done(stack, sent, timeout=600)
+    return {
+        "offered_per_s": per_second,
+        "seconds": seconds,
+        "notifications": sent,
+        **percentiles(stack),
+    }
+
+
+def baseline(stack: Stack, user_ids: list[str], notifications: int) -> dict[str, Any]:
+    """One RQ job per notification with a synchronous provider call per device."""
+    from rq import Queue
+
+    from bench.baseline import deliver_one
+
+    stack.reset_rows()
+    chosen = user_ids[:notifications]
+    started = time.monotonic()
+    response = requests.post(
+        f"{stack.api_url}/api/v1/notifications/send",
+        json={
+            "notification_type": "new_match",
+            "target": {"user_ids": chosen},
+            "scheduled_for": "2100-01-01T00:00:00+00:00",
+        },
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=120,
+    )
+    ids = response.json()["data"]["notification_ids"]
+    # Scheduled far ahead so that the pipeline's own jobs leave them alone; now due.
+    with stack.engine.begin() as connection:
+        connection.execute(text("UPDATE notification_queue SET scheduled_for = now()"))
+    queue = Queue("normal", connection=stack.redis)
+    queue.enqueue_many([Queue.prepare_data(deliver_one, args=(i,), result_ttl=0) for i in ids])
+    finished = wait_until_done(stack, len(ids), timeout=1800)
+    elapsed = finished - started
+    count = delivered(stack)
+    return {
+        "notifications": len(ids),
+        "deliveries": count,
+        "elapsed_s": elapsed,
+        "deliveries_per_s": count / elapsed,
+        **percentiles(stack),
+    }
+
+
+def machine() -> dict[str, Any]:
+    load1, load5, _ = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "load_before": f"{load1:.2f} (1 min), {load5:.2f} (5 min)",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--notifications", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--delay", type=float, default=0.030, help="stand-in answer delay, seconds")
+    parser.add_argument("--offered", type=int, default=1_000, help="notifications a second offered")
+    parser.add_argument("--offered-seconds", type=int, default=20)
+    parser.add_argument("--baseline-notifications", type=int, default=3_000)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    arguments = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine()}
+    with services(arguments.delay) as (database_url, redis_url, provider_env):
+        config = Config(str(ROOT / "alembic.ini"))
+        config.attributes.update(url=database_url, configure_logging=False)
+        command.upgrade(config, "head")
+        env = {
+            **os.environ,
+            **provider_env,
+            "PULSE_ENV": "production",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "JWT_SECRET": secrets.token_urlsafe(48),
+            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "TOKEN_HASH_KEY": secrets.token_urlsafe(24),
+            "LOG_LEVEL": "WARNING",
+            "EXPO_RATE_PER_SECOND": "100000",  # the stand-in has no limit; measure our code
+        }
+        from api.auth import mint_token
+        from core.catalog import Role
+        from core.config import load_settings
+
+        port = free_port()
+        processes = start_processes(env, arguments.workers, port)
+        try:
+            stack = Stack(
+                env=env,
+                api_url=f"http://127.0.0.1:{port}",
+                engine=create_engine(normalize_database_url(database_url)),
+                redis=redis.Redis.from_url(redis_url),
+                workers=processes,
+                token=mint_token(load_settings(env), "bench", Role.SERVICE),
+            )
+            devices = seed(stack, arguments.users, env)
+            say(f"seeded {arguments.users} users with {devices} devices")
+            user_ids = [f"bench-user-{i:06d}" for i in range(arguments.users)]
+            results["baseline"] = baseline(stack, user_ids, arguments.baseline_notifications)
+            say(f"baseline: {results['baseline']}")
+            results["pipeline"] = throughput(stack, user_ids, arguments.notifications)
+            say(f"pipeline: {results['pipeline']}")
+            results["offered"] = offered_rate(
+                stack, user_ids, arguments.offered, arguments.offered_seconds
+            )
+            say(f"offered: {results['offered']}")
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    results["ratio_pipeline_to_baseline"] = (
+        results["pipeline"]["deliveries_per_s"] / results["baseline"]["deliveries_per_s"]
+    )
+    print(json.dumps(results, indent=2, default=str))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
