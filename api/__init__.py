@@ -21,7 +21,14 @@ from models.db import db
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    realtime: bool = False,
+    async_mode: str = "threading",
+) -> Flask:
+    """`realtime`: serve Socket.IO at /socket.io as well (the gateway process, gateway.py,
+    builds its app so); `async_mode`: Flask-SocketIO's (gevent in the gateway)."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Flask("pulse")
@@ -68,8 +75,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.cli import register_cli
     from api.health import blp as health_blp
     from api.notifications import blp as notifications_blp
+    from api.realtime import blp as realtime_blp
 
     app.register_blueprint(health_blp)
     api.register_blueprint(notifications_blp, url_prefix="/api/v1/notifications")
+    api.register_blueprint(realtime_blp, url_prefix="/api/v1/realtime")
     register_cli(app)
+    if realtime:
+        from api.sockets import init_gateway
+
+        init_gateway(app, settings, async_mode)
     return app

@@ -10,6 +10,7 @@ import logging
 from flask import g, request
 from flask_limiter import Limiter
 from flask_smorest import Api
+from flask_socketio import SocketIO
 from sqlalchemy.orm import Session
 
 from api.auth import optional_principal
@@ -38,6 +39,8 @@ def rate_limit_key() -> str:
 
 api = PulseApi()
 limiter = Limiter(key_func=rate_limit_key)
+# Bound only where the app serves /socket.io (the gateway, and the API in development).
+socketio = SocketIO()
 
 
 def request_session() -> Session:

@@ -217,3 +217,8 @@ PUSH_COUNTERPARTS: dict[RealtimeEventType, NotificationType] = {
     RealtimeEventType.CONVERSATION_STARTED: NotificationType.CONVERSATION_STARTED,
     RealtimeEventType.BOOST_ACTIVATED: NotificationType.BOOST_ACTIVATED,
 }
+
+
+def user_room(user_id: str) -> str:
+    """The Socket.IO room every connection of a user joins."""
+    return f"user:{user_id}"

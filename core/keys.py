@@ -107,13 +107,9 @@ def rt_conversation(prefix: str, conversation_id: str) -> str:
     return f"{prefix}rt:conversation:{conversation_id}"
 
 
-def rt_gateway(prefix: str, node_id: str) -> str:
-    """A live gateway process (TTL): the status endpoint counts them."""
-    return f"{prefix}rt:gateway:{node_id}"
-
-
-def rt_gateways_pattern(prefix: str) -> str:
-    return f"{prefix}rt:gateway:*"
+def rt_gateways(prefix: str) -> str:
+    """Sorted set gateway node id -> until when it is known to be alive."""
+    return f"{prefix}rt:gateways"
 
 
 def rt_http_heartbeat(prefix: str, user_id: str, subject: str) -> str:

@@ -134,3 +134,56 @@ def notify(
         accepted = accept_send(session, request, requested_by, datetime.now(UTC))
     dispatch(runtime.redis, accepted, runtime.settings.notification_batch_size)
     return accepted.response
+
+
+# --- Real-time events ------------------------------------------------------------------
+
+BROADCAST_CHUNK = 100
+
+
+def enqueue_broadcast(connection: redis.Redis, event_ids: Sequence[uuid.UUID]) -> int:
+    """One broadcast job per chunk of event ids on the high queue (0 if Redis is down: the
+    events sweep re-enqueues them)."""
+    from jobs.events import broadcast_events
+
+    enqueued = 0
+    try:
+        target = queue(Priority.HIGH, connection)
+        for chunk in chunks([str(i) for i in event_ids], BROADCAST_CHUNK):
+            target.enqueue(broadcast_events, chunk, job_timeout=60, result_ttl=KEEP_RESULTS_SECONDS)
+            enqueued += 1
+    except redis.RedisError as exc:
+        log.warning("event=broadcast_enqueue_failed error=%s left_for=sweep", type(exc).__name__)
+    return enqueued
+
+
+def publish_event(
+    event_type: str,
+    target_user_ids: Sequence[str] | str,
+    *,
+    user_id: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Publish a real-time event from another backend service, in-process: the same
+    validation and rows as POST /api/v1/realtime/events, then the broadcast job; returns
+    the same answer. A match_update names its two people as user_id and the target.
+
+    Raises marshmallow.ValidationError (with .messages naming the fields) on bad input.
+    """
+    from api.realtime.schemas import build_event_request
+    from jobs.events import accept_event, after_accept
+    from workers.runtime import current
+
+    runtime = current()
+    raw: dict[str, Any] = {"event_type": event_type, "payload": dict(payload or {})}
+    if isinstance(target_user_ids, str):
+        raw["target_user_id"] = target_user_ids
+    else:
+        raw["target_user_ids"] = list(target_user_ids)
+    if user_id is not None:
+        raw["user_id"] = user_id
+    request = build_event_request(raw)
+    with db.session_scope() as session:
+        accepted = accept_event(session, request)
+    after_accept(runtime.redis, runtime.settings.redis_key_prefix, accepted)
+    return accepted.response

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, String, delete, select, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.catalog import RealtimeEventType
 from models.base import Base, created_at, one_of, uuid_pk
+from models.users import ensure_user
 
 
 class RealtimeEvent(Base):
@@ -40,3 +42,63 @@ class RealtimeEvent(Base):
     processed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     processed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+
+
+def add_events(
+    session: Session,
+    event_type: str,
+    user_id: str | None,
+    target_user_ids: Sequence[str | None],
+    payload: dict[str, Any],
+) -> list[uuid.UUID]:
+    """One row per target (users are created if new); the caller commits, then enqueues."""
+    for known in {user_id, *target_user_ids} - {None}:
+        ensure_user(session, known)  # type: ignore[arg-type]
+    rows = [
+        RealtimeEvent(
+            event_type=event_type, user_id=user_id, target_user_id=target, payload=payload
+        )
+        for target in target_user_ids
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows]
+
+
+def claim_unprocessed(session: Session, ids: Sequence[uuid.UUID]) -> list[RealtimeEvent]:
+    """The rows among `ids` not yet broadcast, locked so that a second job skips them."""
+    return list(
+        session.scalars(
+            select(RealtimeEvent)
+            .where(RealtimeEvent.id.in_(list(ids)), RealtimeEvent.processed.is_(False))
+            .order_by(RealtimeEvent.created_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def mark_processed(session: Session, rows: Sequence[RealtimeEvent], now: datetime) -> None:
+    for row in rows:
+        row.processed = True
+        row.processed_at = now
+
+
+def unprocessed_before(session: Session, before: datetime, limit: int) -> list[uuid.UUID]:
+    """Rows whose broadcast job was lost (Redis down, a killed worker): for the sweep."""
+    return list(
+        session.scalars(
+            select(RealtimeEvent.id)
+            .where(RealtimeEvent.processed.is_(False), RealtimeEvent.created_at < before)
+            .order_by(RealtimeEvent.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def purge_processed(session: Session, before: datetime) -> int:
+    result = session.execute(
+        delete(RealtimeEvent).where(
+            RealtimeEvent.processed.is_(True), RealtimeEvent.processed_at < before
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -7,9 +7,22 @@ see) and for each user's time zone, locale and quiet hours.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, time
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Time, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Time,
+    UniqueConstraint,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -69,3 +82,57 @@ class Match(Base):
 def ensure_user(session: Session, user_id: str) -> None:
     """Create the users row the first time a user is seen; a no-op afterwards."""
     session.execute(insert(User).values(id=user_id).on_conflict_do_nothing(index_elements=["id"]))
+
+
+# --- What the real-time gateway asks of users and matches -----------------------------
+
+
+def presence_visibilities(session: Session, user_ids: Sequence[str]) -> dict[str, str]:
+    """user id -> presence visibility, for the users that exist."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.presence_visibility).where(User.id.in_(list(user_ids)))
+    )
+    return dict(rows.tuples().all())
+
+
+def active_partners(session: Session, user_id: str, now: datetime) -> set[str]:
+    """The people `user_id` has a live match with (matched and not expired)."""
+    other = case((Match.user_a_id == user_id, Match.user_b_id), else_=Match.user_a_id)
+    rows = session.execute(
+        select(other).where(
+            or_(Match.user_a_id == user_id, Match.user_b_id == user_id),
+            Match.status == MatchStatus.MATCHED,
+            or_(Match.expires_at.is_(None), Match.expires_at > now),
+        )
+    )
+    return set(rows.scalars().all())
+
+
+def match_by_conversation(session: Session, conversation_id: str) -> Match | None:
+    return session.scalars(select(Match).where(Match.conversation_id == conversation_id)).first()
+
+
+def set_presence_visibility(session: Session, user_id: str, visibility: PresenceVisibility) -> None:
+    session.execute(
+        update(User).where(User.id == user_id).values(presence_visibility=visibility.value)
+    )
+
+
+def upsert_match(
+    session: Session,
+    user_a_id: str,
+    user_b_id: str,
+    changes: dict[str, object],
+) -> Match:
+    """Insert or update the match of an ordered pair (both users are created if new);
+    `changes` holds status, expires_at, conversation_id (only those given)."""
+    ensure_user(session, user_a_id)
+    ensure_user(session, user_b_id)
+    values = {"user_a_id": user_a_id, "user_b_id": user_b_id, **changes}
+    statement = insert(Match).values(**values)
+    statement = statement.on_conflict_do_update(
+        constraint="uq_matches_pair", set_={**changes, "updated_at": func.now()}
+    ).returning(Match)
+    return session.execute(statement).scalar_one()

@@ -1,0 +1,46 @@
+"""The Socket.IO gateway: Flask-SocketIO bound to the app with the Redis message queue
+(so that any number of gateways, and workers through the external emitter, reach every
+connection), the handlers per concern, and the background loop.
+
+Handlers are thin: they validate through api.sockets.guard and call jobs.presence /
+jobs.typing. No connection state that another process needs is kept here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from flask import Flask
+
+from api.extensions import socketio
+from core.config import Settings
+from jobs.realtime_context import build_context, use_gateway_context
+
+log = logging.getLogger(__name__)
+
+
+def init_gateway(app: Flask, settings: Settings, async_mode: str) -> None:
+    from api.sockets import connection, guard, presence, typing  # noqa: F401  (handlers)
+    from api.sockets.loop import run_loop
+
+    origins = settings.realtime_allowed_origins
+    socketio.init_app(
+        app,
+        async_mode=async_mode,
+        message_queue=settings.redis_url,
+        channel=settings.socketio_channel,
+        cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
+        max_http_buffer_size=settings.socket_max_message_bytes,
+        manage_session=False,
+        logger=False,
+        engineio_logger=False,
+    )
+    context = build_context(settings, app.extensions["pulse.redis"], socketio)
+    use_gateway_context(context)
+    app.extensions["pulse.realtime"] = context
+    node = f"{socket.gethostname()}-{os.getpid()}"
+    app.extensions["pulse.gateway_node"] = node
+    socketio.start_background_task(run_loop, context, socketio.sleep, node)
+    log.info("event=gateway_ready node=%s async_mode=%s", node, async_mode)

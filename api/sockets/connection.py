@@ -1,0 +1,111 @@
+"""Connect and disconnect: the JWT handshake (auth payload {token} or an Authorization
+header), the room `user:<id>`, and the connection's record in Redis.
+
+A refused handshake joins nothing and records nothing; its connect_error message names
+the reason. The token itself never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import current_app, request
+from flask_socketio import ConnectionRefusedError, join_room
+from marshmallow import ValidationError
+
+from api.auth import decode_token
+from api.errors import Unauthorized
+from api.extensions import socketio
+from api.sockets.local import CONNECTIONS, LocalConnection
+from api.sockets.schemas import HandshakeSchema
+from core.catalog import Role, user_room
+from core.socket_limits import full_bucket
+from jobs.presence import connection_closed, connection_opened
+from jobs.realtime_context import gateway_context
+from models.connections import ConnectionRecord
+from models.db import db
+from models.users import ensure_user
+
+log = logging.getLogger(__name__)
+
+
+def refuse(code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    """Socket.IO sends {message, data} as the client's connect_error."""
+    raise ConnectionRefusedError(f"{code}: {message}", {"code": code, **(details or {})})
+
+
+def handshake_token(auth: Any) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str) and auth["token"].strip():
+        token = auth["token"].strip()
+        return token.removeprefix("Bearer ").strip()
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+@socketio.on("connect")
+def on_connect(auth: Any = None) -> bool:
+    token = handshake_token(auth)
+    if token is None:
+        refuse(
+            "missing_token",
+            "Send the JWT as the handshake's auth {token} or an 'Authorization: Bearer' header.",
+        )
+    try:
+        principal = decode_token(token, current_app.config["PULSE_SETTINGS"])  # type: ignore[arg-type]
+    except Unauthorized as exc:
+        refuse(exc.code, exc.message)
+    try:
+        device = HandshakeSchema().load(auth if isinstance(auth, dict) else {})
+    except ValidationError as exc:
+        refuse("invalid_handshake", "Invalid device fields in auth.", {"fields": exc.messages})
+    ctx = gateway_context()
+    sid = request.sid  # type: ignore[attr-defined]
+    user_id = principal.user_id
+    if principal.role is not Role.SERVICE:
+        with db.session_scope() as session:
+            ensure_user(session, user_id)
+    now = time.time()
+    record = ConnectionRecord(
+        sid=sid,
+        user_id=user_id,
+        device_id=device.get("device_id"),
+        platform=device.get("platform"),
+        app_version=device.get("app_version"),
+        low_battery=bool(device.get("low_battery")),
+        connected_at=now,
+        last_seen=now,
+        last_activity=now,
+        node=current_app.extensions.get("pulse.gateway_node", ""),
+    )
+    join_room(user_room(user_id))
+    CONNECTIONS[sid] = LocalConnection(
+        record=record,
+        bucket=full_bucket(ctx.settings.socket_event_burst, time.monotonic()),
+        last_activity_write=time.monotonic(),
+        low_battery=record.low_battery,
+    )
+    connection_opened(ctx, record)
+    log.info(
+        "event=socket_connected user_id=%s sid=%s platform=%s low_battery=%s",
+        user_id,
+        sid,
+        record.platform,
+        record.low_battery,
+    )
+    return True
+
+
+@socketio.on("disconnect")
+def on_disconnect(reason: Any = None) -> None:
+    sid = request.sid  # type: ignore[attr-defined]
+    conn = CONNECTIONS.pop(sid, None)
+    if conn is None:
+        return
+    try:
+        connection_closed(gateway_context(), conn.user_id, sid, conn.record.device_key, time.time())
+    finally:
+        log.info("event=socket_disconnected user_id=%s sid=%s reason=%s", conn.user_id, sid, reason)

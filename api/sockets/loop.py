@@ -1,0 +1,46 @@
+"""The gateway's background loop: due presence timers, typing timeouts, coalesced
+updates and stale connections (claimed atomically, so every gateway may run it), and
+keeping this process's own connection records alive while engine.io says they are.
+
+It never raises: a failed round is logged and the next one runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from api.sockets.local import CONNECTIONS
+from jobs.presence import sweep
+from jobs.realtime_context import RealtimeContext
+
+log = logging.getLogger(__name__)
+
+
+def refresh_own_connections(ctx: RealtimeContext, node: str, now: float) -> None:
+    held = [(conn.user_id, sid) for sid, conn in list(CONNECTIONS.items())]
+    ctx.connections.refresh(held, now)
+    for sid, conn in list(CONNECTIONS.items()):
+        if not ctx.connections.is_alive(sid) and sid in CONNECTIONS:
+            # Swept as stale while this process was stalled: put the record back.
+            ctx.connections.add(conn.record)
+
+
+def run_loop(ctx: RealtimeContext, sleep: Any, node: str) -> None:
+    """Forever: say this gateway is alive and sweep every REALTIME_SWEEP_INTERVAL;
+    refresh this gateway's connection records every TTL/3."""
+    tick = ctx.settings.realtime_sweep_interval_ms / 1000
+    refresh_every = max(1.0, ctx.settings.realtime_connection_ttl_seconds / 3)
+    next_refresh = 0.0
+    while True:
+        try:
+            now = time.time()
+            ctx.connections.mark_gateway_alive(node, now + refresh_every * 3)
+            if now >= next_refresh:
+                refresh_own_connections(ctx, node, now)
+                next_refresh = now + refresh_every
+            sweep(ctx, now)
+        except Exception as exc:
+            log.exception("event=gateway_loop_failed error_type=%s", type(exc).__name__)
+        sleep(tick)

@@ -1,0 +1,100 @@
+"""Presence events from the client: presence_update (a chosen status, low battery),
+presence_subscribe / presence_unsubscribe (up to 500 users), activity and heartbeat.
+
+Thin: each handler calls jobs.presence, which applies the visibility rules.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from api.sockets.guard import client_event
+from api.sockets.local import LocalConnection
+from api.sockets.schemas import (
+    ActivitySchema,
+    HeartbeatEventSchema,
+    PresenceSubscribeSchema,
+    PresenceUpdateSchema,
+)
+from core.catalog import ClientEvent, PresenceState, ServerEvent
+from jobs.presence import (
+    announce_activity,
+    choose_status,
+    iso,
+    presence_payload,
+    publish_presence,
+    subscribe,
+)
+from jobs.realtime_context import RealtimeContext
+from models.activity import UserActivity
+from models.db import db
+
+
+def _set_low_battery(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, low_battery: bool, now: float
+) -> None:
+    conn.low_battery = low_battery
+    ctx.connections.touch(sid, conn.user_id, now, low_battery=low_battery)
+    if not low_battery:
+        ctx.presence.flush_now(sid, now)
+
+
+@client_event(ClientEvent.PRESENCE_UPDATE, PresenceUpdateSchema)
+def presence_update(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    now = time.time()
+    if "low_battery" in data:
+        _set_low_battery(ctx, conn, sid, data["low_battery"], now)
+    if "status" in data:
+        choose_status(ctx, conn.user_id, PresenceState(data["status"]), now)
+    presence = publish_presence(ctx, conn.user_id, now)
+    return {"ok": True, "presence": presence_payload(conn.user_id, presence)}
+
+
+@client_event(ClientEvent.PRESENCE_SUBSCRIBE, PresenceSubscribeSchema)
+def presence_subscribe(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    views = subscribe(ctx, sid, conn.user_id, data["user_ids"], time.time())
+    ctx.emit(ServerEvent.PRESENCE_BULK_UPDATE, {"users": views, "coalesced": False}, to=sid)
+    return {"ok": True, "count": len(views)}
+
+
+@client_event(ClientEvent.PRESENCE_UNSUBSCRIBE, PresenceSubscribeSchema)
+def presence_unsubscribe(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    ctx.presence.unwatch(sid, data["user_ids"])
+    return {"ok": True}
+
+
+@client_event(ClientEvent.ACTIVITY, ActivitySchema)
+def activity(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    now = time.time()
+    with db.session_scope() as session:
+        session.add(
+            UserActivity(
+                user_id=conn.user_id,
+                activity_type=data["activity_type"],
+                details=data.get("metadata") or {},
+                device_id=conn.record.device_id,
+            )
+        )
+    announce_activity(ctx, conn.user_id, data["activity_type"], now)
+    return {"ok": True}
+
+
+@client_event(ClientEvent.HEARTBEAT, HeartbeatEventSchema)
+def heartbeat(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    now = time.time()
+    ctx.connections.touch(sid, conn.user_id, now, heartbeat=True)
+    if "low_battery" in data and data["low_battery"] != conn.low_battery:
+        _set_low_battery(ctx, conn, sid, data["low_battery"], now)
+    return {"ok": True, "server_time": iso(datetime.fromtimestamp(now, UTC))}

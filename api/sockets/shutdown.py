@@ -1,0 +1,30 @@
+"""A gateway stopping on purpose hands its connections back at once: each is closed in
+Redis as a disconnect would (presence, watchers, typing), instead of waiting for the TTL."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask
+
+from api.sockets.local import CONNECTIONS
+from jobs.presence import connection_closed
+
+log = logging.getLogger(__name__)
+
+
+def close_own_connections(app: Flask) -> None:
+    context = app.extensions.get("pulse.realtime")
+    if context is None:
+        return
+    now = time.time()
+    for sid, conn in list(CONNECTIONS.items()):
+        try:
+            connection_closed(context, conn.user_id, sid, conn.record.device_key, now)
+        except Exception as exc:  # stopping anyway: the TTL sweep finishes the job
+            log.warning("event=close_on_stop_failed sid=%s error_type=%s", sid, type(exc).__name__)
+        CONNECTIONS.pop(sid, None)
+    node = app.extensions.get("pulse.gateway_node")
+    if node:
+        context.connections.mark_gateway_gone(node)

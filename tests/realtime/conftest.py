@@ -1,0 +1,149 @@
+"""Fixtures for real-time tests: gateway processes on this run's PostgreSQL and Redis (one
+with production-like timers, one with timers of a second or two), clients, and helpers
+that make matches and tokens.
+
+The settings in-process (the `app` fixture, used for HTTP and for matches) and the
+gateways' share the JWT secret, the Redis db and a Socket.IO channel of this run's own.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from api.auth import mint_token
+from core.catalog import MatchStatus, Role
+from core.config import Settings, load_settings
+from core.matching import ordered_pair
+from models.db import db as database
+from models.users import upsert_match
+from tests.conftest import make_env
+from tests.realtime.harness import Client, Gateway
+
+CHANNEL = f"pulse-test-socketio-{secrets.token_hex(4)}"
+JWT_SECRET = "test-secret-" + "x" * 40
+
+REALTIME_ENV = {
+    "SOCKETIO_CHANNEL": CHANNEL,
+    "JWT_SECRET": JWT_SECRET,
+    "REALTIME_CONNECTION_TTL": "6",
+    "REALTIME_SWEEP_INTERVAL": "100",
+    "LOG_LEVEL": "INFO",
+}
+# Timers short enough to watch: away after 1 s idle, offline 2 s after the last close.
+FAST_TIMERS = {
+    "AWAY_AFTER": "1",
+    "OFFLINE_AFTER": "2",
+    "TYPING_TIMEOUT": "1",
+    "PRESENCE_UPDATE_INTERVAL": "1000",
+}
+
+
+def realtime_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    return make_env(database_url, redis_url, **{**REALTIME_ENV, **overrides})
+
+
+@pytest.fixture
+def env(database_url: str, redis_url: str) -> dict[str, str]:
+    """Overrides the suite's env: the in-process app speaks to the same gateways."""
+    return realtime_env(database_url, redis_url)
+
+
+@pytest.fixture(scope="session")
+def realtime_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("realtime-logs")
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url: str, redis_url: str, realtime_logs: Path) -> Iterator[Gateway]:
+    """One gateway with the default presence timers (5 minutes / 30 minutes)."""
+    process = Gateway("gateway", realtime_env(database_url, redis_url), realtime_logs)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_gateway(database_url: str, redis_url: str, realtime_logs: Path) -> Iterator[Gateway]:
+    """A gateway whose presence and typing timers run in a second or two."""
+    process = Gateway(
+        "fast-gateway", realtime_env(database_url, redis_url, **FAST_TIMERS), realtime_logs
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def test_settings(database_url: str, redis_url: str) -> Settings:
+    return load_settings(realtime_env(database_url, redis_url))
+
+
+@pytest.fixture
+def token(test_settings: Settings) -> Callable[..., str]:
+    def make(user_id: str, role: Role = Role.USER) -> str:
+        return mint_token(test_settings, user_id, role)
+
+    return make
+
+
+@pytest.fixture
+def users() -> Callable[[int], list[str]]:
+    """Fresh user ids, unique to the test (Redis state never leaks between tests)."""
+
+    def make(count: int) -> list[str]:
+        run = uuid.uuid4().hex[:8]
+        return [f"u{i}-{run}" for i in range(count)]
+
+    return make
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[..., Client]]:
+    """clients(gateway, token, device_id=..., low_battery=...): a connected client,
+    disconnected at the end of the test."""
+    made: list[Client] = []
+
+    def make(target: Gateway, token: str | None, connect: bool = True, **auth: object) -> Client:
+        client = Client(target.url, token, **auth)
+        made.append(client)
+        return client.connect() if connect else client
+
+    yield make
+    for client in made:
+        client.disconnect()
+
+
+@pytest.fixture
+def match(app: object) -> Callable[..., str]:
+    """match(a, b): a live match between a and b; returns its conversation id."""
+
+    def make(
+        first: str,
+        second: str,
+        status: MatchStatus = MatchStatus.MATCHED,
+        expires_at: datetime | None = None,
+    ) -> str:
+        conversation_id = f"conv-{uuid.uuid4().hex[:12]}"
+        user_a, user_b = ordered_pair(first, second)
+        with database.session_scope() as session:
+            upsert_match(
+                session,
+                user_a,
+                user_b,
+                {
+                    "status": status.value,
+                    "conversation_id": conversation_id,
+                    "expires_at": expires_at,
+                },
+            )
+        return conversation_id
+
+    return make
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
