@@ -94,7 +94,7 @@ def presence_visibilities(session: Session, user_ids: Sequence[str]) -> dict[str
     rows = session.execute(
         select(User.id, User.presence_visibility).where(User.id.in_(list(user_ids)))
     )
-    return dict(rows.tuples().all())
+    return {user_id: visibility for user_id, visibility in rows}
 
 
 def active_partners(session: Session, user_id: str, now: datetime) -> set[str]:

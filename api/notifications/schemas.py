@@ -8,7 +8,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.fields import StrictBoolean, TimeOfDay, TimeZoneName
-from core.catalog import Platform, Provider, values
+from core.catalog import Platform, PresenceVisibility, Provider, values
 
 
 class RegisterTokenSchema(Schema):
@@ -63,9 +63,18 @@ class QuietHoursChangeSchema(Schema):
     timezone = TimeZoneName(metadata={"example": "America/New_York"})
 
 
+class PrivacySchema(Schema):
+    presence_visibility = fields.String(
+        required=True,
+        validate=validate.OneOf(values(PresenceVisibility)),
+        metadata={"description": "Who sees your presence: everyone, matches or nobody."},
+    )
+
+
 class SettingsSchema(Schema):
     settings = fields.List(fields.Nested(TypeSettingSchema), required=True)
     quiet_hours = fields.Nested(QuietHoursSchema, required=True)
+    privacy = fields.Nested(PrivacySchema, required=True)
 
 
 class SettingsChangeSchema(Schema):
@@ -73,11 +82,12 @@ class SettingsChangeSchema(Schema):
         fields.Nested(TypeSettingChangeSchema), validate=validate.Length(max=100)
     )
     quiet_hours = fields.Nested(QuietHoursChangeSchema)
+    privacy = fields.Nested(PrivacySchema)
 
     @validates_schema
     def something_to_change(self, data: dict, **_: object) -> None:
-        if not data.get("settings") and not data.get("quiet_hours"):
-            raise ValidationError("Give settings, quiet_hours, or both.", "settings")
+        if not data.get("settings") and not data.get("quiet_hours") and not data.get("privacy"):
+            raise ValidationError("Give settings, quiet_hours or privacy.", "settings")
         seen: set[str] = set()
         for item in data.get("settings") or []:
             if item["notification_type"] in seen:

@@ -12,9 +12,11 @@ from api.errors import ApiError
 from api.extensions import limiter, request_session
 from api.notifications import blp
 from api.notifications.schemas import SettingsChangeSchema, SettingsSchema
-from core.catalog import NotificationType, values
+from api.realtime.visibility import change_presence_visibility
+from core.catalog import NotificationType, PresenceVisibility, values
 from core.preferences import FLAGS
 from models.settings import UserSettings, read_settings, update_settings
+from models.users import presence_visibilities
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -30,12 +32,16 @@ def _settings_limit() -> str:
 
 def _as_response(user_settings: UserSettings) -> dict[str, Any]:
     quiet = user_settings.quiet_hours
+    visibility = presence_visibilities(request_session(), [current_principal().user_id])
     return {
         "settings": [
             {"notification_type": p.notification_type.value, **{f: getattr(p, f) for f in FLAGS}}
             for p in user_settings.preferences
         ],
         "quiet_hours": {"start": quiet.start, "end": quiet.end, "timezone": quiet.timezone},
+        "privacy": {
+            "presence_visibility": next(iter(visibility.values()), PresenceVisibility.EVERYONE)
+        },
     }
 
 
@@ -85,4 +91,10 @@ def put_settings(args: dict[str, Any]) -> dict[str, Any]:
         default_start=config.quiet_hours_default_start,
         default_end=config.quiet_hours_default_end,
     )
+    if args.get("privacy"):
+        change_presence_visibility(
+            request_session(),
+            current_principal().user_id,
+            PresenceVisibility(args["privacy"]["presence_visibility"]),
+        )
     return ok(_as_response(_current_settings()))

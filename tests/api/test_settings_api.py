@@ -21,7 +21,8 @@ def test_settings_list_every_type_with_defaults_in_the_seeds_shape(client, auth_
     assert response.status_code == 200
     assert list(response.json) == ["success", "data"]
     data = response.json["data"]
-    assert set(data) == {"settings", "quiet_hours"}
+    assert set(data) == {"settings", "quiet_hours", "privacy"}
+    assert data["privacy"] == {"presence_visibility": "everyone"}
     assert [item["notification_type"] for item in data["settings"]] == [
         t.value for t in NotificationType
     ]

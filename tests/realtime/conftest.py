@@ -35,9 +35,11 @@ REALTIME_ENV = {
     "REALTIME_SWEEP_INTERVAL": "100",
     "LOG_LEVEL": "INFO",
 }
-# Timers short enough to watch: away after 1 s idle, offline 2 s after the last close.
+# Timers short enough to watch: away after 2 s idle, offline 2 s after the last close. Its
+# own key prefix: gateways sharing keys must share timers (any of them runs any timer).
 FAST_TIMERS = {
-    "AWAY_AFTER": "1",
+    "REDIS_KEY_PREFIX": "pulse-fast:",
+    "AWAY_AFTER": "2",
     "OFFLINE_AFTER": "2",
     "TYPING_TIMEOUT": "1",
     "PRESENCE_UPDATE_INTERVAL": "1000",

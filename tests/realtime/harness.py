@@ -118,7 +118,9 @@ class Client:
             self.connect_error = data
             self._cond.notify_all()
 
-    def connect(self, headers: dict[str, str] | None = None, transport: str = "websocket") -> Client:
+    def connect(
+        self, headers: dict[str, str] | None = None, transport: str = "websocket"
+    ) -> Client:
         self.sio.connect(
             self.url, auth=self.auth, headers=headers or {}, transports=[transport], wait_timeout=10
         )

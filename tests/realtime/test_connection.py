@@ -23,7 +23,7 @@ def test_a_token_in_the_auth_payload_connects_and_joins_the_user_room(
     assert record[b"user_id"] == alice.encode()
     assert record[b"device_id"] == b"iphone-15"
     assert record[b"platform"] == b"ios"
-    assert 0 < redis_client.ttl(keys.rt_connection(test_settings.redis_key_prefix, client.sid))
+    assert redis_client.ttl(keys.rt_connection(test_settings.redis_key_prefix, client.sid)) > 0
 
 
 def test_a_token_in_the_authorization_header_connects(gateway, token, users):
