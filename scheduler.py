@@ -18,7 +18,8 @@ from rq_scheduler import Scheduler
 
 from core.catalog import Priority
 from core.config import Settings
-from jobs import maintenance, outbox, receipts
+from jobs import events as realtime_events
+from jobs import maintenance, outbox, presence, receipts
 from jobs.queues import MAINTENANCE_QUEUE
 
 log = logging.getLogger("scheduler")
@@ -49,6 +50,22 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
             func=receipts.check_expo_receipts,
             interval_seconds=60,
             queue=MAINTENANCE_QUEUE.value,
+        ),
+        PeriodicJob(
+            # The gateways sweep every REALTIME_SWEEP_INTERVAL themselves; this one covers
+            # a deployment whose gateways all died (their connections still expire).
+            id="pulse-periodic-realtime-sweep",
+            func=presence.sweep_realtime,
+            interval_seconds=10,
+            queue=Priority.HIGH.value,
+            timeout_seconds=60,
+        ),
+        PeriodicJob(
+            id="pulse-periodic-realtime-events-sweep",
+            func=realtime_events.sweep_realtime_events,
+            interval_seconds=30,
+            queue=Priority.HIGH.value,
+            timeout_seconds=60,
         ),
         PeriodicJob(
             id="pulse-periodic-purge-inactive-tokens",

@@ -13,14 +13,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.realtime.schemas import EventRequest
 from core.catalog import RealtimeEventType, user_room
 from core.realtime_events import push_counterpart, push_data, recipients
 from jobs.presence import iso, publish_presence
@@ -36,6 +35,9 @@ from models.events import (
 )
 from models.typing_state import TypingStore
 from models.users import Match, upsert_match
+
+if TYPE_CHECKING:
+    from api.realtime.schemas import EventRequest
 
 log = logging.getLogger(__name__)
 

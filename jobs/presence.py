@@ -218,7 +218,7 @@ def sweep_stale_connections(ctx: RealtimeContext, now: float) -> int:
     """Connections whose record expired (their gateway died, or stopped refreshing)."""
     removed = 0
     for user_id, sid in ctx.connections.claim_expired(now):
-        if ctx.connections.is_alive(sid):
+        if ctx.connections.reinstate(user_id, sid):
             continue
         last_seen = now - ctx.settings.realtime_connection_ttl_seconds
         connection_closed(ctx, user_id, sid, f"conn-{sid}", last_seen, now=now)

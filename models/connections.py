@@ -198,6 +198,16 @@ class ConnectionStore:
         raw = self._claim(keys=[keys.rt_connections_by_expiry(self.prefix)], args=[now, limit])
         return [split_member(item) for item in raw]
 
+    def reinstate(self, user_id: str, sid: str) -> bool:
+        """Put back a claimed connection whose record is in fact alive (refreshed meanwhile);
+        False when it is gone."""
+        remaining = self.redis.ttl(keys.rt_connection(self.prefix, sid))
+        if remaining is None or remaining < 0:
+            return False
+        expires = float(self.redis.time()[0]) + remaining
+        self.redis.zadd(keys.rt_connections_by_expiry(self.prefix), {member(user_id, sid): expires})
+        return True
+
     def is_alive(self, sid: str) -> bool:
         return bool(self.redis.exists(keys.rt_connection(self.prefix, sid)))
 

@@ -1,0 +1,79 @@
+"""The periodic jobs of the real-time gateway, run by a real RQ worker: the sweep that
+closes connections whose record expired (a gateway died), and the one that re-enqueues
+events whose broadcast job was lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from rq import SimpleWorker
+
+from core.catalog import Priority
+from jobs.queues import all_queues, queue
+from models.connections import ConnectionRecord, ConnectionStore
+from models.db import db
+from models.events import RealtimeEvent, add_events
+from tests.realtime.harness import ROOT
+from workers import runtime as worker_runtime
+
+
+def test_the_job_modules_import_on_their_own():
+    """A worker imports a job's module by name: no import cycle may hide it."""
+    for module in ("jobs.events", "jobs.presence", "jobs.typing", "scheduler", "gateway"):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def test_the_sweep_closes_connections_nobody_refreshes(
+    app, test_settings, users, client, auth_header
+):
+    from jobs.presence import sweep_realtime
+
+    (alice,) = users(1)
+    runtime = worker_runtime.configure(test_settings)
+    try:
+        store = ConnectionStore(runtime.redis, test_settings.redis_key_prefix, ttl_seconds=1)
+        now = time.time()
+        store.add(
+            ConnectionRecord("sid-lost", alice, None, None, None, False, now, now, now, "dead")
+        )
+        assert client.get("/api/v1/realtime/status", headers=auth_header(alice)).json["data"][
+            "websocket_connected"
+        ]
+        time.sleep(1.2)
+        queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime)
+        SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+        status = client.get("/api/v1/realtime/status", headers=auth_header(alice)).json["data"]
+        assert status["websocket_connected"] is False
+        heartbeat = client.post(
+            "/api/v1/realtime/heartbeat", json={"device_id": "x"}, headers=auth_header(alice)
+        ).json["data"]
+        assert heartbeat["presence"]["status"] == "away"
+    finally:
+        worker_runtime.shutdown()
+
+
+def test_lost_broadcasts_are_re_enqueued_and_sent(app, test_settings, users):
+    from jobs.events import sweep_realtime_events
+
+    (alice,) = users(1)
+    runtime = worker_runtime.configure(test_settings)
+    try:
+        with db.session_scope() as session:
+            (event_id,) = add_events(session, "discovery_update", None, [alice], {})
+            session.get(RealtimeEvent, event_id).created_at = datetime.now(UTC) - timedelta(
+                minutes=1
+            )
+        queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime_events)
+        SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+        with db.session_scope() as session:
+            row = session.get(RealtimeEvent, event_id)
+            assert row.processed is True
+            assert row.processed_at is not None
+    finally:
+        worker_runtime.shutdown()
