@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench clean-var
+.PHONY: help venv run test lint bench bench-realtime clean-var
 
 help:
-	@echo "make venv | run | test | lint | bench | clean-var"
+	@echo "make venv | run | test | lint | bench | bench-realtime | clean-var"
 
 venv: $(STAMP)
 
@@ -33,9 +33,16 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Every benchmark: the push pipeline's (bench/run.py, or bench/pipeline.py) and the gateway's.
 bench: venv
 	@if [ -f bench/run.py ]; then $(VPY) -m bench.run; \
-	else echo "bench: bench/run.py does not exist yet, nothing to run"; fi
+	elif [ -f bench/pipeline.py ]; then $(VPY) -m bench.pipeline; \
+	else echo "bench: no pipeline benchmark yet"; fi
+	@$(MAKE) --no-print-directory bench-realtime
+
+# 2,000 Socket.IO clients against the gateway; BENCH_REALTIME_ARGS="--clients 500" etc.
+bench-realtime: venv
+	$(VPY) -m bench.realtime $(BENCH_REALTIME_ARGS)
 
 clean-var:
 	rm -rf var

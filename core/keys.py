@@ -115,3 +115,13 @@ def rt_gateways(prefix: str) -> str:
 def rt_http_heartbeat(prefix: str, user_id: str, subject: str) -> str:
     """Rate limit of POST /realtime/heartbeat for one connection or device."""
     return f"{prefix}rt:hb:{user_id}:{subject}"
+
+
+def rt_user_visibility(prefix: str, user_id: str) -> str:
+    """Cached presence visibility of a user (the users table is the truth)."""
+    return f"{prefix}rt:user:{user_id}:visibility"
+
+
+def rt_user_partners(prefix: str, user_id: str) -> str:
+    """Cached ids of a user's live matches (the matches table is the truth)."""
+    return f"{prefix}rt:user:{user_id}:partners"

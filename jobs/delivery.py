@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
 
 from core import keys
 from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
@@ -28,8 +27,17 @@ from core.delivery_outcome import AttemptCounts, Decision, decide
 from core.retry import RetryPolicy
 from jobs.rate_limits import TokenBucket
 from models.db import db
-from models.notifications import Notification, NotificationDelivery
-from models.outbox import active_tokens, claim, devices_already_reached, expire_overdue
+from models.notifications import Notification
+from models.outbox import (
+    DeliveryRecord,
+    Settlement,
+    active_tokens,
+    claim,
+    devices_already_reached,
+    expire_overdue,
+    record_deliveries,
+    settle,
+)
 from models.tokens import PushToken
 from workers.providers import Outcome, PushMessage, PushResult
 from workers.runtime import Runtime, current
@@ -57,9 +65,30 @@ class Attempt:
 
 
 def deliver_notifications(notification_ids: Sequence[str]) -> dict[str, int]:
-    """Deliver these notifications (ids as strings); returns counts for the job's result."""
+    """Deliver these notifications (ids as strings); returns counts for the job's result.
+
+    The chunk is split into DELIVERY_CONCURRENCY parts handled at once, each claiming its
+    own rows, so that one part's database work overlaps another's wait on a provider.
+    """
     runtime = current()
     ids = [uuid.UUID(str(i)) for i in notification_ids]
+    parts = max(1, min(runtime.settings.delivery_concurrency, len(ids)))
+    if parts == 1:
+        return _deliver(runtime, ids)
+    size = -(-len(ids) // parts)
+    totals: dict[str, int] = defaultdict(int)
+    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="deliver") as pool:
+        for counts in pool.map(
+            lambda part: _deliver(runtime, part),
+            [ids[i : i + size] for i in range(0, len(ids), size)],
+        ):
+            for key, value in counts.items():
+                totals[key] += value
+    return dict(totals)
+
+
+def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
+    started = time.monotonic()
     now = datetime.now(UTC)
     with db.session_scope() as session:
         expired = expire_overdue(session, ids, now)
@@ -69,8 +98,18 @@ def deliver_notifications(notification_ids: Sequence[str]) -> dict[str, int]:
         tokens = active_tokens(session, sorted({row.user_id for row in claimed}))
         reached = devices_already_reached(session, [row.id for row in claimed])
     attempts, already_sent = _plan(runtime, claimed, tokens, reached)
+    planned = time.monotonic()
     results = _send(runtime, attempts)
+    sent = time.monotonic()
     decisions = _settle(runtime, claimed, attempts, results, already_sent)
+    log.info(
+        "event=delivery_job claimed=%d messages=%d claim_ms=%.0f send_ms=%.0f settle_ms=%.0f",
+        len(claimed),
+        len(attempts),
+        (planned - started) * 1000,
+        (sent - planned) * 1000,
+        (time.monotonic() - sent) * 1000,
+    )
     return {"claimed": len(claimed), "expired": expired, "messages": len(attempts), **decisions}
 
 
@@ -194,43 +233,37 @@ def _settle(
             attempt.message.ref, Outcome.TRANSIENT, error="NoResult"
         )
         per_notification[attempt.notification_id].append(result)
-        deliveries.append(_delivery_row(attempt, result, now))
+        deliveries.append(_delivery_record(attempt, result))
         if result.outcome is Outcome.TOKEN_INVALID:
             dead_tokens.append((attempt.token, result))
         if result.outcome is Outcome.CREDENTIALS_ERROR:
             _raise_alarm(runtime, attempt.token.provider, result)
     statuses: dict[str, int] = defaultdict(int)
-    updates = []
+    settlements = []
     for notification in notifications:
-        decision = _decide(
-            notification, per_notification[notification.id], already_sent, policy, now
-        )
+        results_of = per_notification[notification.id]
+        decision = _decide(notification, results_of, already_sent, policy, now)
         statuses[decision.status.value] += 1
-        updates.append(
-            _status_update(notification, decision, per_notification[notification.id], now)
-        )
+        settlements.append(_settlement(notification, decision, results_of, now))
     with db.session_scope() as session:
-        if deliveries:
-            session.execute(insert(NotificationDelivery), deliveries)
+        record_deliveries(session, deliveries, now)
         for token, result in dead_tokens:
             _deactivate(session, token, result, now)
-        session.execute(update(Notification), updates)
+        settle(session, settlements, now)
     return dict(statuses)
 
 
-def _delivery_row(attempt: Attempt, result: PushResult, now: datetime) -> dict[str, Any]:
-    return {
-        "id": attempt.delivery_id,
-        "notification_id": attempt.notification_id,
-        "token_id": attempt.token.id,
-        "provider": attempt.token.provider,
-        "status": DELIVERY_STATUS[result.outcome].value,
-        "provider_message_id": result.provider_message_id,
-        "error_reason": result.error,
-        "latency_ms": int(result.latency_ms) if result.latency_ms is not None else None,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _delivery_record(attempt: Attempt, result: PushResult) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=attempt.delivery_id,
+        notification_id=attempt.notification_id,
+        token_id=attempt.token.id,
+        provider=attempt.token.provider,
+        status=DELIVERY_STATUS[result.outcome],
+        provider_message_id=result.provider_message_id,
+        error_reason=result.error,
+        latency_ms=int(result.latency_ms) if result.latency_ms is not None else None,
+    )
 
 
 def _decide(
@@ -252,24 +285,19 @@ def _decide(
     return decide(counts, notification.attempts, policy, now, random.random(), retry_after or None)
 
 
-def _status_update(
+def _settlement(
     notification: Notification, decision: Decision, results: Sequence[PushResult], now: datetime
-) -> dict[str, Any]:
+) -> Settlement:
     errors = [r.error for r in results if r.outcome is not Outcome.SENT and r.error]
-    values: dict[str, Any] = {
-        "id": notification.id,
-        "status": decision.status.value,
-        "lease_expires_at": None,
-        "updated_at": now,
-        "reason": decision.reason,
-        "last_error": errors[-1] if errors else notification.last_error,
-    }
-    if decision.status is NotificationStatus.SCHEDULED:
-        values["scheduled_for"] = decision.retry_at
-        values["enqueued_at"] = None
-    if decision.status in (NotificationStatus.SENT, NotificationStatus.PARTIALLY_SENT):
-        values["sent_at"] = now
-    return values
+    delivered = decision.status in (NotificationStatus.SENT, NotificationStatus.PARTIALLY_SENT)
+    return Settlement(
+        id=notification.id,
+        status=decision.status,
+        reason=decision.reason,
+        last_error=errors[-1] if errors else None,
+        retry_at=decision.retry_at,
+        sent_at=now if delivered else None,
+    )
 
 
 def _deactivate(session: Any, token: PushToken, result: PushResult, now: datetime) -> None:

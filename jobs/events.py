@@ -33,6 +33,7 @@ from models.events import (
     purge_processed,
     unprocessed_before,
 )
+from models.presence import PresenceStore
 from models.typing_state import TypingStore
 from models.users import Match, upsert_match
 
@@ -50,6 +51,7 @@ class AcceptedEvents:
     event_ids: list[uuid.UUID]
     match_id: uuid.UUID | None
     conversations_changed: tuple[str, ...]
+    match_people: tuple[str, ...] = ()
 
     @property
     def response(self) -> dict[str, Any]:
@@ -93,7 +95,8 @@ def accept_event(session: Session, request: EventRequest) -> AcceptedEvents:
         session, request.event_type.value, request.user_id, request.target_user_ids, payload
     )
     session.commit()
-    return AcceptedEvents(ids, match_id, conversations)
+    people = (request.match.user_a_id, request.match.user_b_id) if request.match else ()
+    return AcceptedEvents(ids, match_id, conversations, people)
 
 
 def after_accept(connection: redis.Redis, prefix: str, accepted: AcceptedEvents) -> None:
@@ -105,6 +108,8 @@ def after_accept(connection: redis.Redis, prefix: str, accepted: AcceptedEvents)
         store = TypingStore(connection, prefix)
         for conversation_id in accepted.conversations_changed:
             store.forget_conversation(conversation_id)
+    if accepted.match_people:
+        PresenceStore(connection, prefix).forget_partners(accepted.match_people)
     enqueue_broadcast(connection, accepted.event_ids)
 
 

@@ -64,19 +64,40 @@ def publish_presence(
     return presence
 
 
+def visibilities(ctx: RealtimeContext, user_ids: Sequence[str]) -> dict[str, str]:
+    """Each user's presence visibility: from the cache, else from the users table."""
+    found = ctx.presence.cached_visibilities(user_ids)
+    missing = [u for u in user_ids if u not in found]
+    if missing:
+        with db.session_scope() as session:
+            loaded = presence_visibilities(session, missing)
+        fresh = {u: loaded.get(u, PresenceVisibility.EVERYONE.value) for u in missing}
+        ctx.presence.cache_visibilities(fresh)
+        found.update(fresh)
+    return found
+
+
+def partners(ctx: RealtimeContext, user_id: str, now: float) -> set[str]:
+    """The user's live matches: from the cache, else from the matches table."""
+    cached = ctx.presence.cached_partners(user_id)
+    if cached is not None:
+        return cached
+    with db.session_scope() as session:
+        found = active_partners(session, user_id, _at(now))
+    ctx.presence.cache_partners(user_id, found)
+    return found
+
+
 def _audience(
     ctx: RealtimeContext, user_id: str, watcher_ids: set[str], now: float
 ) -> dict[str, bool]:
-    """watcher id -> whether they may see `user_id` (one or two queries)."""
+    """watcher id -> whether they may see `user_id`."""
     others = watcher_ids - {user_id}
     if not others:
         return dict.fromkeys(watcher_ids, True)
-    with db.session_scope() as session:
-        visibility = presence_visibilities(session, [user_id]).get(user_id)
-        partners: set[str] = set()
-        if visibility == PresenceVisibility.MATCHES:
-            partners = active_partners(session, user_id, _at(now))
-    return {w: may_see(w, user_id, visibility, w in partners) for w in watcher_ids}
+    visibility = visibilities(ctx, [user_id])[user_id]
+    matched = partners(ctx, user_id, now) if visibility == PresenceVisibility.MATCHES else set()
+    return {w: may_see(w, user_id, visibility, w in matched) for w in watcher_ids}
 
 
 def announce(
@@ -131,10 +152,9 @@ def views_for(
 ) -> list[dict[str, Any]]:
     """The presence of each of `user_ids` as `viewer_id` may see it."""
     facts = ctx.presence.read_many(list(user_ids))
-    with db.session_scope() as session:
-        visibilities = presence_visibilities(session, list(user_ids))
-        needs_partners = any(v == PresenceVisibility.MATCHES for v in visibilities.values())
-        partners = active_partners(session, viewer_id, _at(now)) if needs_partners else set()
+    visibility = visibilities(ctx, list(user_ids))
+    needs_partners = any(v == PresenceVisibility.MATCHES for v in visibility.values())
+    matched = partners(ctx, viewer_id, now) if needs_partners else set()
     settings = ctx.settings
     away, offline = (
         timedelta(seconds=settings.away_after_seconds),
@@ -143,7 +163,7 @@ def views_for(
     views = []
     for user_id in user_ids:
         presence = aggregate(facts[user_id][1], _at(now), away, offline)
-        visible = may_see(viewer_id, user_id, visibilities.get(user_id), user_id in partners)
+        visible = may_see(viewer_id, user_id, visibility.get(user_id), user_id in matched)
         views.append(presence_payload(user_id, view(presence, visible)))
     return views
 
@@ -191,9 +211,11 @@ def connection_closed(
     publish_presence(ctx, user_id, now)
 
 
-def choose_status(ctx: RealtimeContext, user_id: str, status: PresenceState, now: float) -> None:
+def choose_status(
+    ctx: RealtimeContext, user_id: str, status: PresenceState, now: float
+) -> Presence:
     ctx.presence.choose_status(user_id, status)
-    publish_presence(ctx, user_id, now)
+    return publish_presence(ctx, user_id, now)
 
 
 def sweep(ctx: RealtimeContext, now: float | None = None) -> dict[str, int]:

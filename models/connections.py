@@ -7,7 +7,7 @@ Times are epoch seconds. No Socket.IO and no rule here: records only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -152,18 +152,23 @@ class ConnectionStore:
             self.redis.delete(key)
         return bool(existed)
 
-    def refresh(self, members: Iterable[tuple[str, str]], now: float) -> None:
+    def refresh(self, members: Sequence[tuple[str, str]], now: float) -> list[str]:
         """Keep the records of connections this gateway still holds alive (engine.io's
-        ping/pong proves them): called periodically by each gateway for its own sids."""
-        pipe = self.redis.pipeline(transaction=False)
+        ping/pong proves them): called periodically by each gateway for its own sids.
+        Returns the sids whose record was gone (swept while this process stalled)."""
         by_expiry = keys.rt_connections_by_expiry(self.prefix)
-        count = 0
-        for user_id, sid in members:
-            pipe.expire(keys.rt_connection(self.prefix, sid), self.ttl)
-            pipe.zadd(by_expiry, {member(user_id, sid): now + self.ttl}, xx=True)
-            count += 1
-        if count:
-            pipe.execute()
+        missing: list[str] = []
+        for start in range(0, len(members), 500):
+            batch = members[start : start + 500]
+            pipe = self.redis.pipeline(transaction=False)
+            for user_id, sid in batch:
+                pipe.expire(keys.rt_connection(self.prefix, sid), self.ttl)
+                pipe.zadd(by_expiry, {member(user_id, sid): now + self.ttl}, xx=True)
+            results = pipe.execute()
+            missing.extend(
+                sid for (_, sid), alive in zip(batch, results[::2], strict=True) if not alive
+            )
+        return missing
 
     def remove(self, record_user_id: str, sid: str) -> None:
         """Forget one connection (its device's last_seen is kept by the presence store)."""

@@ -7,6 +7,7 @@ Scripts touch keys they compute from the prefix: one Redis, not a cluster.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from core.presence import Presence, PresenceFacts, latest
 from models.connections import CLAIM_DUE
 
 DEVICES_TTL_SECONDS = 30 * 86400  # how long a last_seen is remembered
+VISIBILITY_CACHE_SECONDS = 300
+PARTNERS_CACHE_SECONDS = 30
 PUBLISHED_TTL_SECONDS = 7 * 86400
 
 # One round trip for everything presence is computed from.
@@ -161,6 +164,34 @@ class PresenceStore:
     def claim_timers(self, now: float, limit: int = 500) -> list[str]:
         raw = self._claim(keys=[keys.rt_presence_timers(self.prefix)], args=[now, limit])
         return [item.decode() for item in raw]
+
+    # --- caches of the tables that decide visibility ---------------------------------
+
+    def cached_visibilities(self, user_ids: Sequence[str]) -> dict[str, str]:
+        if not user_ids:
+            return {}
+        raw = self.redis.mget([keys.rt_user_visibility(self.prefix, u) for u in user_ids])
+        return {u: v.decode() for u, v in zip(user_ids, raw, strict=True) if v is not None}
+
+    def cache_visibilities(self, visibilities: dict[str, str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id, visibility in visibilities.items():
+            key = keys.rt_user_visibility(self.prefix, user_id)
+            pipe.set(key, visibility, ex=VISIBILITY_CACHE_SECONDS)
+        pipe.execute()
+
+    def cached_partners(self, user_id: str) -> set[str] | None:
+        raw = self.redis.get(keys.rt_user_partners(self.prefix, user_id))
+        return None if raw is None else set(json.loads(raw))
+
+    def cache_partners(self, user_id: str, partners: set[str]) -> None:
+        key = keys.rt_user_partners(self.prefix, user_id)
+        self.redis.set(key, json.dumps(sorted(partners)), ex=PARTNERS_CACHE_SECONDS)
+
+    def forget_partners(self, user_ids: Iterable[str]) -> None:
+        ids = [keys.rt_user_partners(self.prefix, u) for u in user_ids]
+        if ids:
+            self.redis.delete(*ids)
 
     # --- watchers -------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ def change_presence_visibility(
     set_presence_visibility(session, user_id, visibility)
     session.commit()
     try:
-        publish_presence(realtime_context(), user_id, force=True)
+        context = realtime_context()
+        context.presence.cache_visibilities({user_id: visibility.value})
+        publish_presence(context, user_id, force=True)
     except redis.RedisError as exc:
         # Announcements check visibility each time: the next one is right anyway.
         log.warning("event=visibility_announce_failed error_type=%s", type(exc).__name__)

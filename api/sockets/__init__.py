@@ -12,13 +12,18 @@ import logging
 import os
 import socket
 
+import redis
 from flask import Flask
 
 from api.extensions import socketio
 from core.config import Settings
 from jobs.realtime_context import build_context, use_gateway_context
+from models.db import db
 
 log = logging.getLogger(__name__)
+
+REDIS_POOL_SIZE = 256
+DB_POOL_SIZE = 20
 
 
 def init_gateway(app: Flask, settings: Settings, async_mode: str) -> None:
@@ -37,7 +42,19 @@ def init_gateway(app: Flask, settings: Settings, async_mode: str) -> None:
         logger=False,
         engineio_logger=False,
     )
-    context = build_context(settings, app.extensions["pulse.redis"], socketio)
+    # Many greenlets share one pool: they wait for a connection rather than fail.
+    client = redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=REDIS_POOL_SIZE,
+            timeout=10,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+        )
+    )
+    app.extensions["pulse.redis"] = client
+    db.configure(settings.database_url, pool_size=DB_POOL_SIZE, max_overflow=DB_POOL_SIZE)
+    context = build_context(settings, client, socketio)
     use_gateway_context(context)
     app.extensions["pulse.realtime"] = context
     node = f"{socket.gethostname()}-{os.getpid()}"

@@ -70,9 +70,12 @@ def admit(conn: LocalConnection, sid: str, event: str) -> dict[str, Any] | None:
     return {"ok": False, "error": answer}
 
 
-def note_activity(ctx: RealtimeContext, conn: LocalConnection, sid: str) -> None:
+def note_activity(
+    ctx: RealtimeContext, conn: LocalConnection, sid: str, publish: bool = True
+) -> None:
     """The user did something on this connection: written at most every few seconds (a
-    fraction of AWAY_AFTER), and presence recomputed then (away -> online)."""
+    fraction of AWAY_AFTER), and presence recomputed then (away -> online) unless the
+    handler does it anyway."""
     now = time.monotonic()
     interval = min(5.0, ctx.settings.away_after_seconds / 4)
     if now - conn.last_activity_write < interval:
@@ -80,7 +83,8 @@ def note_activity(ctx: RealtimeContext, conn: LocalConnection, sid: str) -> None
     conn.last_activity_write = now
     wall = time.time()
     ctx.connections.touch(sid, conn.user_id, wall, activity=True)
-    publish_presence(ctx, conn.user_id, wall)
+    if publish:
+        publish_presence(ctx, conn.user_id, wall)
 
 
 def client_event(event: ClientEvent, schema: type[Schema] | None) -> Callable[[Handler], Handler]:
@@ -121,7 +125,7 @@ def client_event(event: ClientEvent, schema: type[Schema] | None) -> Callable[[H
             ctx = gateway_context()
             try:
                 if event in ACTIVE_CLIENT_EVENTS:
-                    note_activity(ctx, conn, sid)
+                    note_activity(ctx, conn, sid, publish=event is not ClientEvent.PRESENCE_UPDATE)
                 return handler(ctx, conn, sid, data)
             except Exception as exc:
                 log.exception(

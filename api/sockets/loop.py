@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 def refresh_own_connections(ctx: RealtimeContext, node: str, now: float) -> None:
     held = [(conn.user_id, sid) for sid, conn in list(CONNECTIONS.items())]
-    ctx.connections.refresh(held, now)
-    for sid, conn in list(CONNECTIONS.items()):
-        if not ctx.connections.is_alive(sid) and sid in CONNECTIONS:
+    for sid in ctx.connections.refresh(held, now):
+        conn = CONNECTIONS.get(sid)
+        if conn is not None:
             # Swept as stale while this process was stalled: put the record back.
             ctx.connections.add(conn.record)
 

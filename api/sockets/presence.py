@@ -49,8 +49,9 @@ def presence_update(
     if "low_battery" in data:
         _set_low_battery(ctx, conn, sid, data["low_battery"], now)
     if "status" in data:
-        choose_status(ctx, conn.user_id, PresenceState(data["status"]), now)
-    presence = publish_presence(ctx, conn.user_id, now)
+        presence = choose_status(ctx, conn.user_id, PresenceState(data["status"]), now)
+    else:
+        presence = publish_presence(ctx, conn.user_id, now)
     return {"ok": True, "presence": presence_payload(conn.user_id, presence)}
 
 
