@@ -224,6 +224,23 @@ def publish_events(env: dict[str, str], targets: list[str], rate: float, seconds
     return total
 
 
+def wait_processed(database_url: str, count: int, timeout: float) -> None:
+    """Until the worker has broadcast every event (or `timeout`): a slow worker is latency,
+    not loss."""
+    engine = create_engine(normalize_database_url(database_url))
+    deadline = time.monotonic() + timeout
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            done = connection.execute(
+                text("SELECT count(*) FROM realtime_events WHERE processed")
+            ).scalar_one()
+            connection.commit()
+            if done >= count:
+                break
+            time.sleep(0.2)
+    engine.dispose()
+
+
 def rss(pids: list[int]) -> int:
     return sum(psutil.Process(pid).memory_info().rss for pid in pids)
 
@@ -241,6 +258,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     arguments = parser.parse_args()
     pairs_count = arguments.clients // 2
+    load_before = list(os.getloadavg())
     logs = ROOT / "var" / "bench-realtime"
     logs.mkdir(parents=True, exist_ok=True)
 
@@ -315,10 +333,13 @@ def main() -> None:
                 procs, {"do": "presence", "rate": arguments.presence_rate / count, **per_proc}
             )
             for proc in procs:
-                proc.send({"do": "listen", "settle": seconds + 3})
+                proc.send({"do": "listen"})
             published = publish_events(
                 env, [pair[0] for pair in pairs], arguments.event_rate, seconds
             )
+            wait_processed(database_url, published, timeout=60)
+            for proc in procs:
+                proc.send({"do": "report"})
             events: dict[str, Any] = {"counts": {}, "samples": {}}
             for proc in procs:
                 part = proc.receive()
@@ -344,6 +365,7 @@ def main() -> None:
 
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_before_after": [load_before, list(os.getloadavg())],
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),

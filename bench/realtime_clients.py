@@ -150,6 +150,8 @@ async def main() -> None:
         elif command["do"] == "presence":
             sent = await work.presence(command["rate"], command["seconds"])
         elif command["do"] == "listen":
+            continue  # events arrive on their own; "report" ends the phase
+        elif command["do"] == "report":
             sent = 0
         else:
             break

@@ -90,6 +90,8 @@ def note_activity(
 def client_event(event: ClientEvent, schema: type[Schema] | None) -> Callable[[Handler], Handler]:
     """Register `handler(ctx, conn, sid, payload)` for `event`, behind the guard."""
 
+    loader = schema() if schema is not None else None  # schemas are reusable: build once
+
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def on_event(*args: Any) -> Any:
@@ -101,7 +103,7 @@ def client_event(event: ClientEvent, schema: type[Schema] | None) -> Callable[[H
             if refused is not None:
                 return refused
             data: Any = args[0] if len(args) == 1 else (list(args) if args else None)
-            if schema is not None:
+            if loader is not None:
                 if data is None:
                     data = {}
                 if not isinstance(data, dict):
@@ -112,7 +114,7 @@ def client_event(event: ClientEvent, schema: type[Schema] | None) -> Callable[[H
                         event,
                     )
                 try:
-                    data = schema().load(data)
+                    data = loader.load(data)
                 except ValidationError as exc:
                     fields = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
                     return send_error(
