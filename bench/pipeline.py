@@ -71,6 +71,7 @@ class Stack:
     redis: redis.Redis
     workers: list[subprocess.Popen]
     token: str
+    standins_pid: int
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.engine.connect() as connection:
@@ -102,6 +103,7 @@ def services(delay: float) -> Iterator[tuple[str, str, dict[str, str]]]:
     )
     try:
         provider_env = json.loads(standins.stdout.readline())
+        provider_env["BENCH_STANDINS_PID"] = str(standins.pid)
         yield database_url, redis_url, provider_env
     finally:
         standins.terminate()
@@ -134,15 +136,16 @@ def start_processes(env: dict[str, str], workers: int, port: int) -> list[subpro
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    logs = Path(env.get("BENCH_LOG_DIR", "/tmp"))
     fleet = [
         subprocess.Popen(
             [sys.executable, "-m", "workers.run"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(logs / f"pulse-bench-worker-{index}.log").open("w"),
         )
-        for _ in range(workers)
+        for index in range(workers)
     ]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -187,7 +190,8 @@ def seed(stack: Stack, users: int, settings_env: dict[str, str]) -> int:
         connection.execute(text("INSERT INTO users (id) VALUES (:id)"), user_rows)
         connection.execute(
             text(
-                "INSERT INTO push_tokens (id, user_id, token_hash, token_ciphertext, platform, provider)"
+                "INSERT INTO push_tokens"
+                " (id, user_id, token_hash, token_ciphertext, platform, provider)"
                 " VALUES (:id, :user_id, :token_hash, :token_ciphertext, :platform, :provider)"
             ),
             token_rows,
@@ -229,6 +233,23 @@ class MemorySampler(threading.Thread):
         }
 
 
+def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) used so far by each group of processes and their children."""
+    totals = {}
+    for name, pids in processes.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                process = psutil.Process(pid)
+                for member in [process, *process.children(recursive=True)]:
+                    times = member.cpu_times()
+                    total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        totals[name] = total
+    return totals
+
+
 def wait_until_done(stack: Stack, expected: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -267,6 +288,12 @@ def throughput(stack: Stack, user_ids: list[str], notifications: int) -> dict[st
     rounds = max(1, notifications // len(user_ids))
     sampler = MemorySampler(stack.workers[1:])
     sampler.start()
+    groups = {
+        "api": [stack.workers[0].pid],
+        "workers": [p.pid for p in stack.workers[1:]],
+        "standins": [stack.standins_pid],
+    }
+    cpu_before = cpu_seconds(groups)
     started = time.monotonic()
     for _ in range(rounds):
         send(stack, user_ids)
@@ -275,7 +302,12 @@ def throughput(stack: Stack, user_ids: list[str], notifications: int) -> dict[st
     sampler.join()
     elapsed = finished - started
     count = delivered(stack)
+    cpu_after = cpu_seconds(groups)
     return {
+        "cpu_ms_per_delivery": {
+            name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(count, 1), 3)
+            for name in groups
+        },
         "notifications": rounds * len(user_ids),
         "deliveries": count,
         "elapsed_s": elapsed,
@@ -368,6 +400,7 @@ def main() -> None:
     parser.add_argument("--offered", type=int, default=1_000, help="notifications a second offered")
     parser.add_argument("--offered-seconds", type=int, default=20)
     parser.add_argument("--baseline-notifications", type=int, default=3_000)
+    parser.add_argument("--scenarios", default="baseline,pipeline,offered")
     parser.add_argument("--json", type=Path, help="also write the results here")
     arguments = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
@@ -384,7 +417,7 @@ def main() -> None:
             "JWT_SECRET": secrets.token_urlsafe(48),
             "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "TOKEN_HASH_KEY": secrets.token_urlsafe(24),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "EXPO_RATE_PER_SECOND": "100000",  # the stand-in has no limit; measure our code
         }
         from api.auth import mint_token
@@ -401,18 +434,21 @@ def main() -> None:
                 redis=redis.Redis.from_url(redis_url),
                 workers=processes,
                 token=mint_token(load_settings(env), "bench", Role.SERVICE),
+                standins_pid=int(provider_env["BENCH_STANDINS_PID"]),
             )
             devices = seed(stack, arguments.users, env)
             say(f"seeded {arguments.users} users with {devices} devices")
             user_ids = [f"bench-user-{i:06d}" for i in range(arguments.users)]
-            results["baseline"] = baseline(stack, user_ids, arguments.baseline_notifications)
-            say(f"baseline: {results['baseline']}")
-            results["pipeline"] = throughput(stack, user_ids, arguments.notifications)
-            say(f"pipeline: {results['pipeline']}")
-            results["offered"] = offered_rate(
-                stack, user_ids, arguments.offered, arguments.offered_seconds
-            )
-            say(f"offered: {results['offered']}")
+            scenarios = {
+                "baseline": lambda: baseline(stack, user_ids, arguments.baseline_notifications),
+                "pipeline": lambda: throughput(stack, user_ids, arguments.notifications),
+                "offered": lambda: offered_rate(
+                    stack, user_ids, arguments.offered, arguments.offered_seconds
+                ),
+            }
+            for name in arguments.scenarios.split(","):
+                results[name] = scenarios[name]()
+                say(f"{name}: {results[name]}")
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
@@ -421,9 +457,10 @@ def main() -> None:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
-    results["ratio_pipeline_to_baseline"] = (
-        results["pipeline"]["deliveries_per_s"] / results["baseline"]["deliveries_per_s"]
-    )
+    if "pipeline" in results and "baseline" in results:
+        results["ratio_pipeline_to_baseline"] = (
+            results["pipeline"]["deliveries_per_s"] / results["baseline"]["deliveries_per_s"]
+        )
     print(json.dumps(results, indent=2, default=str))
     if arguments.json:
         arguments.json.write_text(json.dumps(results, indent=2, default=str))

@@ -78,6 +78,7 @@ class Settings:
     outbox_reenqueue_after_seconds: int
     outbox_sweep_interval_seconds: int
     delivery_max_attempts: int
+    delivery_concurrency: int
     retry_base_seconds: float
     expo_receipt_delay_seconds: int
     expo_rate_per_second: int
@@ -284,6 +285,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbox_reenqueue_after_seconds=reader.int("OUTBOX_REENQUEUE_AFTER", 60),
         outbox_sweep_interval_seconds=reader.int("OUTBOX_SWEEP_INTERVAL", 5, minimum=1),
         delivery_max_attempts=reader.int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1),
+        delivery_concurrency=reader.int("DELIVERY_CONCURRENCY", 4, minimum=1),
         retry_base_seconds=float(reader.int("RETRY_BASE_SECONDS", 2, minimum=1)),
         expo_receipt_delay_seconds=reader.int("EXPO_RECEIPT_DELAY", 900),
         expo_rate_per_second=reader.int("EXPO_RATE_PER_SECOND", 600, minimum=1),

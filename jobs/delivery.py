@@ -27,8 +27,9 @@ from core.delivery_outcome import AttemptCounts, Decision, decide
 from core.retry import RetryPolicy
 from jobs.rate_limits import TokenBucket
 from models.db import db
-from models.notifications import Notification
 from models.outbox import (
+    ActiveToken,
+    Claimed,
     DeliveryRecord,
     Settlement,
     active_tokens,
@@ -60,7 +61,7 @@ class Attempt:
 
     delivery_id: uuid.UUID
     notification_id: uuid.UUID
-    token: PushToken
+    token: ActiveToken
     message: PushMessage
 
 
@@ -115,11 +116,11 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
 
 def _plan(
     runtime: Runtime,
-    notifications: Sequence[Notification],
-    tokens: Sequence[PushToken],
+    notifications: Sequence[Claimed],
+    tokens: Sequence[ActiveToken],
     reached: set[tuple[uuid.UUID, uuid.UUID]],
 ) -> tuple[list[Attempt], dict[uuid.UUID, int]]:
-    by_user: dict[str, list[PushToken]] = defaultdict(list)
+    by_user: dict[str, list[ActiveToken]] = defaultdict(list)
     for token in tokens:
         by_user[token.user_id].append(token)
     attempts: list[Attempt] = []
@@ -148,7 +149,7 @@ def _plan(
     return attempts, already_sent
 
 
-def _message(delivery_id: uuid.UUID, notification: Notification, device_token: str) -> PushMessage:
+def _message(delivery_id: uuid.UUID, notification: Claimed, device_token: str) -> PushMessage:
     data: dict[str, Any] = {
         **notification.data,
         "notification_id": str(notification.id),
@@ -213,7 +214,7 @@ def _send_one_provider(
 
 def _settle(
     runtime: Runtime,
-    notifications: Sequence[Notification],
+    notifications: Sequence[Claimed],
     attempts: Sequence[Attempt],
     results: dict[str, PushResult],
     already_sent: dict[uuid.UUID, int],
@@ -227,7 +228,7 @@ def _settle(
     )
     per_notification: dict[uuid.UUID, list[PushResult]] = defaultdict(list)
     deliveries = []
-    dead_tokens: list[tuple[PushToken, PushResult]] = []
+    dead_tokens: list[tuple[ActiveToken, PushResult]] = []
     for attempt in attempts:
         result = results.get(attempt.message.ref) or PushResult(
             attempt.message.ref, Outcome.TRANSIENT, error="NoResult"
@@ -267,7 +268,7 @@ def _delivery_record(attempt: Attempt, result: PushResult) -> DeliveryRecord:
 
 
 def _decide(
-    notification: Notification,
+    notification: Claimed,
     results: Sequence[PushResult],
     already_sent: dict[uuid.UUID, int],
     policy: RetryPolicy,
@@ -286,7 +287,7 @@ def _decide(
 
 
 def _settlement(
-    notification: Notification, decision: Decision, results: Sequence[PushResult], now: datetime
+    notification: Claimed, decision: Decision, results: Sequence[PushResult], now: datetime
 ) -> Settlement:
     errors = [r.error for r in results if r.outcome is not Outcome.SENT and r.error]
     delivered = decision.status in (NotificationStatus.SENT, NotificationStatus.PARTIALLY_SENT)
@@ -300,7 +301,7 @@ def _settlement(
     )
 
 
-def _deactivate(session: Any, token: PushToken, result: PushResult, now: datetime) -> None:
+def _deactivate(session: Any, token: ActiveToken, result: PushResult, now: datetime) -> None:
     """A token the provider says is dead stops being used, unless it was registered again
     after the moment the provider says it died (APNs 410 carries that moment)."""
     reason = f"{token.provider}:{result.error or 'invalid'}"

@@ -42,7 +42,9 @@ def enqueue_deliveries(
                     deliver_notifications,
                     args=([str(i) for i in chunk],),
                     timeout=DELIVERY_JOB_TIMEOUT,
-                    result_ttl=KEEP_RESULTS_SECONDS,
+                    # The database is the record of what happened: keeping RQ results would
+                    # only cost Redis writes per job.
+                    result_ttl=0,
                     failure_ttl=7 * 24 * 3600,
                 )
                 for chunk in chunks(list(ids), chunk_size)

@@ -9,85 +9,123 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import ARRAY, String, Uuid, and_, case, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from core.catalog import DeliveryStatus, NotificationStatus, Priority
-from models.notifications import Notification, NotificationDelivery
-from models.tokens import PushToken
+from models.notifications import Notification
 
-WAITING = (NotificationStatus.PENDING.value, NotificationStatus.SCHEDULED.value)
 PRIORITY_RANK = case(
     {priority.value: priority.rank for priority in Priority}, value=Notification.priority
 )
 
 
+# The hot path (every delivery job) uses fixed SQL with array parameters: one statement
+# text per query whatever the chunk size, so nothing is compiled or re-planned per call.
+EXPIRE = text(
+    """
+    UPDATE notification_queue SET status = 'expired', reason = 'expired', updated_at = :now
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'scheduled')
+      AND expires_at <= :now
+    """
+)
+CLAIM = text(
+    """
+    UPDATE notification_queue AS n SET
+        status = 'processing', attempts = n.attempts + 1,
+        lease_expires_at = :lease_until, updated_at = :now
+    FROM (
+        SELECT id FROM notification_queue
+        WHERE id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'scheduled')
+          AND scheduled_for <= :now
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    WHERE n.id = c.id
+    RETURNING n.id, n.user_id, n.notification_type, n.title, n.body, n.data, n.priority,
+              n.attempts, n.batch_key, n.platforms, n.expires_at, n.created_at
+    """
+).columns(id=Uuid, data=JSONB, platforms=ARRAY(String))
+ACTIVE_TOKENS = text(
+    """
+    SELECT id, user_id, token_ciphertext, platform, provider FROM push_tokens
+    WHERE user_id = ANY(CAST(:user_ids AS text[])) AND is_active
+    """
+).columns(id=Uuid)
+REACHED = text(
+    """
+    SELECT notification_id, token_id FROM notification_deliveries
+    WHERE notification_id = ANY(CAST(:ids AS uuid[])) AND status IN ('sent', 'delivered')
+    """
+).columns(notification_id=Uuid, token_id=Uuid)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A notification row a delivery job holds under a lease."""
+
+    id: uuid.UUID
+    user_id: str
+    notification_type: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    priority: str
+    attempts: int
+    batch_key: str | None
+    platforms: list[str] | None
+    expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ActiveToken:
+    id: uuid.UUID
+    user_id: str
+    token_ciphertext: str
+    platform: str
+    provider: str
+
+
 def expire_overdue(session: Session, ids: Sequence[uuid.UUID], now: datetime) -> int:
     """Rows among `ids` whose expires_at has passed become expired and are never sent."""
-    result = session.execute(
-        update(Notification)
-        .where(
-            Notification.id.in_(ids),
-            Notification.status.in_(WAITING),
-            Notification.expires_at <= now,
-        )
-        .values(status=NotificationStatus.EXPIRED, reason="expired", updated_at=now)
-    )
-    return result.rowcount
+    return session.execute(EXPIRE, {"ids": [str(i) for i in ids], "now": now}).rowcount
 
 
 def claim(
     session: Session, ids: Sequence[uuid.UUID], now: datetime, lease_seconds: int
-) -> list[Notification]:
+) -> list[Claimed]:
     """Take the due, waiting rows among `ids` that no other worker holds; most urgent first.
 
     A claimed row is `processing` until its lease runs out; then the sweep takes it back.
     """
-    claimable = (
-        select(Notification.id)
-        .where(
-            Notification.id.in_(ids),
-            Notification.status.in_(WAITING),
-            Notification.scheduled_for <= now,
-        )
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(Notification)
-        .where(Notification.id.in_(claimable.scalar_subquery()))
-        .values(
-            status=NotificationStatus.PROCESSING,
-            attempts=Notification.attempts + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
-        )
-        .returning(Notification)
-    )
-    rows = list(session.scalars(statement))
-    return sorted(rows, key=lambda row: (Priority(row.priority).rank, row.created_at))
+    rows = session.execute(
+        CLAIM,
+        {
+            "ids": [str(i) for i in ids],
+            "now": now,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+        },
+    ).mappings()
+    claimed = [Claimed(**row) for row in rows]
+    return sorted(claimed, key=lambda row: (Priority(row.priority).rank, row.created_at))
 
 
-def active_tokens(session: Session, user_ids: Sequence[str]) -> list[PushToken]:
+def active_tokens(session: Session, user_ids: Sequence[str]) -> list[ActiveToken]:
     """Every active token of these users, in one query."""
-    return list(
-        session.scalars(
-            select(PushToken).where(PushToken.user_id.in_(user_ids), PushToken.is_active)
-        )
-    )
+    rows = session.execute(ACTIVE_TOKENS, {"user_ids": list(user_ids)}).mappings()
+    return [ActiveToken(**row) for row in rows]
 
 
 def devices_already_reached(
     session: Session, ids: Sequence[uuid.UUID]
 ) -> set[tuple[uuid.UUID, uuid.UUID]]:
     """(notification id, token id) pairs a provider accepted in an earlier attempt."""
-    rows = session.execute(
-        select(NotificationDelivery.notification_id, NotificationDelivery.token_id).where(
-            NotificationDelivery.notification_id.in_(ids),
-            NotificationDelivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.DELIVERED]),
-        )
-    )
+    rows = session.execute(REACHED, {"ids": [str(i) for i in ids]})
     return {(notification_id, token_id) for notification_id, token_id in rows}
 
 
@@ -147,3 +185,100 @@ def take_due(
     for notification_id, priority in rows:
         result.setdefault(Priority(priority), []).append(notification_id)
     return result
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A claimed row's outcome: its next status and what goes with it."""
+
+    id: uuid.UUID
+    status: NotificationStatus
+    reason: str | None
+    last_error: str | None
+    retry_at: datetime | None = None  # with status scheduled
+    sent_at: datetime | None = None
+
+
+SETTLE = text(
+    """
+    UPDATE notification_queue AS n SET
+        status = u.status,
+        reason = u.reason,
+        last_error = COALESCE(u.last_error, n.last_error),
+        scheduled_for = COALESCE(u.retry_at, n.scheduled_for),
+        enqueued_at = CASE WHEN u.retry_at IS NULL THEN n.enqueued_at END,
+        sent_at = COALESCE(u.sent_at, n.sent_at),
+        lease_expires_at = NULL,
+        updated_at = :now
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
+        CAST(:errors AS text[]), CAST(:retry_at AS timestamptz[]), CAST(:sent_at AS timestamptz[])
+    ) AS u(id, status, reason, last_error, retry_at, sent_at)
+    WHERE n.id = u.id AND n.status = 'processing'
+    """
+)
+
+
+def settle(session: Session, settlements: Sequence[Settlement], now: datetime) -> None:
+    """Write every claimed row's outcome in one statement (a chunk is one round trip)."""
+    if not settlements:
+        return
+    session.execute(
+        SETTLE,
+        {
+            "ids": [str(s.id) for s in settlements],
+            "statuses": [s.status.value for s in settlements],
+            "reasons": [s.reason for s in settlements],
+            "errors": [s.last_error for s in settlements],
+            "retry_at": [s.retry_at for s in settlements],
+            "sent_at": [s.sent_at for s in settlements],
+            "now": now,
+        },
+    )
+
+
+RECORD = text(
+    """
+    INSERT INTO notification_deliveries (
+        id, notification_id, token_id, provider, status, provider_message_id, error_reason,
+        latency_ms, attempt, created_at, updated_at
+    )
+    SELECT d.*, 1, :now, :now FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:notification_ids AS uuid[]), CAST(:token_ids AS uuid[]),
+        CAST(:providers AS text[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]),
+        CAST(:errors AS text[]), CAST(:latencies AS integer[])
+    ) AS d
+    """
+)
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: uuid.UUID
+    notification_id: uuid.UUID
+    token_id: uuid.UUID
+    provider: str
+    status: DeliveryStatus
+    provider_message_id: str | None
+    error_reason: str | None
+    latency_ms: int | None
+
+
+def record_deliveries(session: Session, records: Sequence[DeliveryRecord], now: datetime) -> None:
+    """Insert delivery rows in one statement whose text never changes (cheap to prepare)."""
+    if not records:
+        return
+    session.execute(
+        RECORD,
+        {
+            "ids": [str(r.id) for r in records],
+            "notification_ids": [str(r.notification_id) for r in records],
+            "token_ids": [str(r.token_id) for r in records],
+            "providers": [r.provider for r in records],
+            "statuses": [r.status.value for r in records],
+            "message_ids": [r.provider_message_id for r in records],
+            "errors": [r.error_reason for r in records],
+            "latencies": [r.latency_ms for r in records],
+            "now": now,
+        },
+    )

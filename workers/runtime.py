@@ -69,7 +69,9 @@ def configure(settings: Settings, *, configure_database: bool = True) -> Runtime
         settings=settings,
         # RQ keeps blocking reads open longer than the API's socket timeout allows.
         redis=connect(settings.redis_url, socket_timeout=None),
-        cipher=TokenCipher(settings.token_encryption_keys, settings.token_hash_key),
+        cipher=TokenCipher(
+            settings.token_encryption_keys, settings.token_hash_key, decrypted_cache_size=20_000
+        ),
     )
     return _current
 

@@ -6,6 +6,7 @@ Test-only plumbing: it knows nothing about any provider; subclasses answer reque
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,6 +81,9 @@ class StandInHTTPServer:
 
             def setup(self) -> None:
                 super().setup()
+                # Headers and body go out as two writes: without TCP_NODELAY, Nagle holds
+                # the body until the client's delayed ACK (40 ms), which no real service does.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with outer._lock:
                     outer._connections += 1
 

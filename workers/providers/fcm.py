@@ -194,7 +194,7 @@ class FCMProvider:
         self,
         settings: Settings,
         *,
-        max_workers: int = 32,
+        max_workers: int = 64,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
     ) -> None:
