@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from jobs.receipts import check_expo_receipts
 from models import NotificationDelivery, PushToken
@@ -29,7 +29,7 @@ def test_receipts_mark_deliveries_delivered_or_failed_and_drop_dead_tokens(
         for d in db_session.scalars(select(NotificationDelivery))
     }
     tokens = {t.user_id: t for t in db_session.scalars(select(PushToken))}
-    assert counts == {"checked": 2, "delivered": 1, "failed": 1}
+    assert counts == {"checked": 2, "delivered": 1, "failed": 1, "retrying": 0}
     assert deliveries[tokens["alice"].id] == ("delivered", None)
     assert deliveries[tokens["bob"].id] == ("failed", "DeviceNotRegistered")
     assert tokens["bob"].is_active is False and tokens["alice"].is_active is True
@@ -37,12 +37,37 @@ def test_receipts_mark_deliveries_delivered_or_failed_and_drop_dead_tokens(
     assert len(receipt_requests) == 1 and len(receipt_requests[0].payload["ids"]) == 2
 
 
+def test_a_rate_exceeded_receipt_sends_again_to_that_device_only(
+    make_pipeline, expo_standin, db_session
+):
+    pipeline = make_pipeline(EXPO_RECEIPT_DELAY="0")
+    pipeline.register("alice", EXPO_DEVICE, "ios")
+    pipeline.register("alice", OTHER_DEVICE, "android")
+    expo_standin.receipt_error(OTHER_DEVICE, "MessageRateExceeded")
+
+    response = pipeline.send(target={"user_ids": ["alice"]})
+    pipeline.work()
+    counts = check_expo_receipts()
+    expo_standin.reset()
+    db_session.execute(
+        text("UPDATE notification_queue SET scheduled_for = now() WHERE status = 'scheduled'")
+    )
+    db_session.commit()
+    pipeline.sweep()
+    pipeline.work()
+
+    assert counts["retrying"] == 1 and counts["delivered"] == 1
+    assert [m["to"] for m in expo_standin.messages] == [OTHER_DEVICE]
+    detail = pipeline.notification(response.json["data"]["notification_ids"][0])
+    assert detail["status"] == "sent" and detail["attempts"] == 2
+
+
 def test_receipts_are_not_asked_for_before_the_delay(pipeline, expo_standin):
     pipeline.register("alice", EXPO_DEVICE, "ios")
     pipeline.send(target={"user_ids": ["alice"]})
     pipeline.work()
 
-    assert check_expo_receipts() == {"checked": 0, "delivered": 0, "failed": 0}
+    assert check_expo_receipts() == {"checked": 0, "delivered": 0, "failed": 0, "retrying": 0}
     assert not [r for r in expo_standin.received if r.path.endswith("getReceipts")]
 
 
