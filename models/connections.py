@@ -23,6 +23,10 @@ return due
 """
 
 
+# Small batches: a gateway refreshing thousands of records never holds its loop for long.
+REFRESH_BATCH = 100
+
+
 @dataclass(frozen=True)
 class ConnectionRecord:
     sid: str
@@ -158,8 +162,8 @@ class ConnectionStore:
         Returns the sids whose record was gone (swept while this process stalled)."""
         by_expiry = keys.rt_connections_by_expiry(self.prefix)
         missing: list[str] = []
-        for start in range(0, len(members), 500):
-            batch = members[start : start + 500]
+        for start in range(0, len(members), REFRESH_BATCH):
+            batch = members[start : start + REFRESH_BATCH]
             pipe = self.redis.pipeline(transaction=False)
             for user_id, sid in batch:
                 pipe.expire(keys.rt_connection(self.prefix, sid), self.ttl)

@@ -73,11 +73,12 @@ def admit(conn: LocalConnection, sid: str, event: str) -> dict[str, Any] | None:
 def note_activity(
     ctx: RealtimeContext, conn: LocalConnection, sid: str, publish: bool = True
 ) -> None:
-    """The user did something on this connection: written at most every few seconds (a
-    fraction of AWAY_AFTER), and presence recomputed then (away -> online) unless the
-    handler does it anyway."""
+    """The user did something on this connection: written at most once per tenth of
+    AWAY_AFTER, and presence recomputed then (away -> online) unless the handler does it
+    anyway."""
     now = time.monotonic()
-    interval = min(5.0, ctx.settings.away_after_seconds / 4)
+    # A tenth of AWAY_AFTER (at most 30 s): away is never declared more than that early.
+    interval = min(30.0, ctx.settings.away_after_seconds / 10)
     if now - conn.last_activity_write < interval:
         return
     conn.last_activity_write = now
