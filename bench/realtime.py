@@ -354,10 +354,12 @@ def main() -> None:
             for proc in procs:
                 proc.proc.wait(30)
             worker.terminate()
-            for _, proc in gateways:
+            for proc in [gateway for _, gateway in gateways] + [worker]:
                 proc.terminate()
-                proc.wait(15)
-            worker.wait(15)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         finally:
             for proc in started:
                 if proc.poll() is None:
