@@ -79,6 +79,10 @@ class Settings:
     outbox_sweep_interval_seconds: int
     delivery_max_attempts: int
     delivery_concurrency: int
+    delivery_rules_enabled: bool
+    frequency_cap_per_day: int
+    frequency_cap_per_type_hour: int
+    quiet_hours_spread_seconds: int
     retry_base_seconds: float
     expo_receipt_delay_seconds: int
     expo_rate_per_second: int
@@ -286,6 +290,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbox_sweep_interval_seconds=reader.int("OUTBOX_SWEEP_INTERVAL", 5, minimum=1),
         delivery_max_attempts=reader.int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1),
         delivery_concurrency=reader.int("DELIVERY_CONCURRENCY", 4, minimum=1),
+        delivery_rules_enabled=reader.bool("DELIVERY_RULES", True),
+        frequency_cap_per_day=reader.int("FREQUENCY_CAP_PER_DAY", 10, minimum=1),
+        frequency_cap_per_type_hour=reader.int("FREQUENCY_CAP_PER_TYPE_HOUR", 3, minimum=1),
+        quiet_hours_spread_seconds=reader.int("QUIET_HOURS_SPREAD_SECONDS", 900),
         retry_base_seconds=float(reader.int("RETRY_BASE_SECONDS", 2, minimum=1)),
         expo_receipt_delay_seconds=reader.int("EXPO_RECEIPT_DELAY", 900),
         expo_rate_per_second=reader.int("EXPO_RATE_PER_SECOND", 600, minimum=1),

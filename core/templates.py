@@ -63,6 +63,47 @@ TEMPLATES: dict[str, dict[NotificationType, tuple[Text, ...]]] = {
             Text("Someone viewed your profile 👀", "Take a look at who's interested."),
         ),
     },
+    "es": {
+        T.NEW_MATCH: (
+            Text("¡Es un Match! 💕", "¡A ti y a {match_name} os gustáis!"),
+            Text("¡Es un Match! 💕", "¡Alguien que te gusta también te ha dado like!"),
+        ),
+        T.NEW_MESSAGE: (
+            Text("Nuevo mensaje de {sender_name}", "{message_preview}"),
+            Text("Nuevo mensaje de {sender_name}", "Abre la app para leerlo."),
+            Text("Nuevo mensaje", "Tienes un mensaje nuevo."),
+        ),
+        T.SUPER_LIKE_RECEIVED: (
+            Text("¡Has recibido un Super Like! ⭐", "¡A alguien le encanta tu perfil!"),
+        ),
+    },
+}
+# Summaries of a batch: `count` notifications merged into one push.
+SUMMARIES: dict[str, dict[NotificationType, tuple[Text, ...]]] = {
+    "en": {
+        T.NEW_MESSAGE: (
+            Text("{count} new messages from {sender_name}", "Open the app to read them."),
+            Text("{count} new messages", "Open the app to read them."),
+        ),
+        T.LIKE_RECEIVED: (Text("You have {count} new likes ❤️", "Open the app to see who."),),
+        T.SUPER_LIKE_RECEIVED: (
+            Text("You received {count} Super Likes! ⭐", "Some people really like your profile!"),
+        ),
+        T.PROFILE_VIEW: (
+            Text("{count} people viewed your profile 👀", "Take a look at who's interested."),
+        ),
+        T.MATCH_EXPIRING: (
+            Text("Your match is expiring ⏳", "Your match with {match_name} expires soon. Say hi!"),
+            Text("Your match is expiring ⏳", "One of your matches expires soon. Say hi!"),
+        ),
+    },
+    "es": {
+        T.NEW_MESSAGE: (
+            Text("{count} mensajes nuevos de {sender_name}", "Abre la app para leerlos."),
+            Text("{count} mensajes nuevos", "Abre la app para leerlos."),
+        ),
+        T.LIKE_RECEIVED: (Text("Tienes {count} likes nuevos ❤️", "Abre la app para ver quién."),),
+    },
 }
 # Types whose text is always the sender's own: no template can say it for them.
 TYPES_WITHOUT_TEMPLATE = frozenset({T.SYSTEM, T.MARKETING})
@@ -84,8 +125,7 @@ def render(
         return Text(title, body)
     if notification_type in TYPES_WITHOUT_TEMPLATE:
         raise MissingText(f"{notification_type.value} needs an explicit title and body")
-    catalogue = TEMPLATES.get(locale.split("-")[0].lower()) or TEMPLATES[DEFAULT_LOCALE]
-    variants = catalogue.get(notification_type) or TEMPLATES[DEFAULT_LOCALE][notification_type]
+    variants = _pick(TEMPLATES, notification_type, locale)
     values = {key: str(value) for key, value in data.items() if value not in (None, "")}
     for variant in variants:
         if variant.placeholders <= values.keys():
@@ -93,3 +133,28 @@ def render(
                 title or variant.title.format(**values), body or variant.body.format(**values)
             )
     raise MissingText(f"no {notification_type.value} template fits the data")  # pragma: no cover
+
+
+def _pick(
+    catalogue: dict[str, dict[NotificationType, tuple[Text, ...]]],
+    notification_type: NotificationType,
+    locale: str,
+) -> tuple[Text, ...]:
+    language = locale.split("-")[0].lower()
+    for candidate in (language, DEFAULT_LOCALE):
+        variants = catalogue.get(candidate, {}).get(notification_type)
+        if variants:
+            return variants
+    return ()
+
+
+def render_summary(
+    notification_type: NotificationType, data: Mapping[str, Any], count: int, locale: str
+) -> Text | None:
+    """The text of a batch of `count` (None when the type has no summary)."""
+    values = {key: str(value) for key, value in data.items() if value not in (None, "")}
+    values["count"] = str(count)
+    for variant in _pick(SUMMARIES, notification_type, locale):
+        if variant.placeholders <= values.keys():
+            return Text(variant.title.format(**values), variant.body.format(**values))
+    return None

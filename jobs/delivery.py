@@ -22,9 +22,13 @@ from typing import Any
 from sqlalchemy import update
 
 from core import keys
+from core.batching import SUMMARY_REASON, is_summary
 from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
 from core.delivery_outcome import AttemptCounts, Decision, decide
 from core.retry import RetryPolicy
+from core.templates import Text
+from jobs.gate import GateOutcome, apply_rules, release_unsent_caps
+from jobs.presence_check import active_in_app, send_in_app_copies
 from jobs.rate_limits import TokenBucket
 from models.db import db
 from models.outbox import (
@@ -36,8 +40,10 @@ from models.outbox import (
     claim,
     devices_already_reached,
     expire_overdue,
+    hold_for_batch,
     record_deliveries,
     settle,
+    user_facts,
 )
 from models.tokens import PushToken
 from workers.providers import Outcome, PushMessage, PushResult
@@ -96,13 +102,21 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         claimed = claim(session, ids, now, runtime.settings.processing_lease_seconds)
         if not claimed:
             return {"claimed": 0, "expired": expired}
-        tokens = active_tokens(session, sorted({row.user_id for row in claimed}))
+        users = sorted({row.user_id for row in claimed})
+        facts = user_facts(session, users) if runtime.settings.delivery_rules_enabled else {}
+        tokens = active_tokens(session, users)
         reached = devices_already_reached(session, [row.id for row in claimed])
-    attempts, already_sent = _plan(runtime, claimed, tokens, reached)
+    if runtime.settings.delivery_rules_enabled:
+        gate = apply_rules(runtime, claimed, facts, now, active_in_app(runtime, users))
+        # The app shows every notification in-app as it is handled, pushed or not.
+        send_in_app_copies(runtime, [n for n in claimed if not is_summary(n.data)])
+    else:
+        gate = GateOutcome(to_send=list(claimed))
+    attempts, already_sent = _plan(runtime, gate, tokens, reached)
     planned = time.monotonic()
     results = _send(runtime, attempts)
     sent = time.monotonic()
-    decisions = _settle(runtime, claimed, attempts, results, already_sent)
+    decisions = _settle(runtime, gate, attempts, results, already_sent)
     log.info(
         "event=delivery_job claimed=%d messages=%d claim_ms=%.0f send_ms=%.0f settle_ms=%.0f",
         len(claimed),
@@ -116,7 +130,7 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
 
 def _plan(
     runtime: Runtime,
-    notifications: Sequence[Claimed],
+    gate: GateOutcome,
     tokens: Sequence[ActiveToken],
     reached: set[tuple[uuid.UUID, uuid.UUID]],
 ) -> tuple[list[Attempt], dict[uuid.UUID, int]]:
@@ -125,7 +139,7 @@ def _plan(
         by_user[token.user_id].append(token)
     attempts: list[Attempt] = []
     already_sent: dict[uuid.UUID, int] = defaultdict(int)
-    for notification in notifications:
+    for notification in gate.to_send:
         for token in by_user.get(notification.user_id, []):
             if notification.platforms is not None and token.platform not in notification.platforms:
                 continue
@@ -138,18 +152,24 @@ def _plan(
                 log.error("event=token_undecryptable token_id=%s", token.id)
                 continue
             delivery_id = uuid.uuid4()
-            attempts.append(
-                Attempt(
-                    delivery_id,
-                    notification.id,
-                    token,
-                    _message(delivery_id, notification, device_token),
-                )
+            message = _message(
+                delivery_id,
+                notification,
+                device_token,
+                gate.texts.get(notification.id),
+                gate.batch_keys.get(notification.id),
             )
+            attempts.append(Attempt(delivery_id, notification.id, token, message))
     return attempts, already_sent
 
 
-def _message(delivery_id: uuid.UUID, notification: Claimed, device_token: str) -> PushMessage:
+def _message(
+    delivery_id: uuid.UUID,
+    notification: Claimed,
+    device_token: str,
+    text: Text | None,
+    collapse_key: str | None,
+) -> PushMessage:
     data: dict[str, Any] = {
         **notification.data,
         "notification_id": str(notification.id),
@@ -158,11 +178,11 @@ def _message(delivery_id: uuid.UUID, notification: Claimed, device_token: str) -
     return PushMessage(
         ref=str(delivery_id),
         token=device_token,
-        title=notification.title,
-        body=notification.body,
+        title=text.title if text else notification.title,
+        body=text.body if text else notification.body,
         data=data,
         priority=Priority(notification.priority),
-        collapse_key=notification.batch_key,
+        collapse_key=collapse_key or notification.batch_key,
         thread_id=notification.data.get("conversation_id"),
         expires_at=notification.expires_at,
     )
@@ -214,13 +234,13 @@ def _send_one_provider(
 
 def _settle(
     runtime: Runtime,
-    notifications: Sequence[Claimed],
+    gate: GateOutcome,
     attempts: Sequence[Attempt],
     results: dict[str, PushResult],
     already_sent: dict[uuid.UUID, int],
 ) -> dict[str, int]:
-    """Write the deliveries, deactivate dead tokens and set every claimed row's status in
-    one transaction."""
+    """Write the deliveries, deactivate dead tokens, hold batched rows and set every claimed
+    row's status in one transaction."""
     now = datetime.now(UTC)
     policy = RetryPolicy(
         max_attempts=runtime.settings.delivery_max_attempts,
@@ -240,17 +260,25 @@ def _settle(
         if result.outcome is Outcome.CREDENTIALS_ERROR:
             _raise_alarm(runtime, attempt.token.provider, result)
     statuses: dict[str, int] = defaultdict(int)
-    settlements = []
-    for notification in notifications:
+    settlements = list(gate.settled)
+    delivered: set[uuid.UUID] = set()
+    for notification in gate.to_send:
         results_of = per_notification[notification.id]
         decision = _decide(notification, results_of, already_sent, policy, now)
-        statuses[decision.status.value] += 1
         settlements.append(_settlement(notification, decision, results_of, now))
+        if any(r.outcome is Outcome.SENT for r in results_of):
+            delivered.add(notification.id)
+    for settlement in settlements:
+        statuses[settlement.status.value] += 1
+    release_unsent_caps(runtime, gate, gate.to_send, delivered)
     with db.session_scope() as session:
         record_deliveries(session, deliveries, now)
         for token, result in dead_tokens:
             _deactivate(session, token, result, now)
         settle(session, settlements, now)
+        for notification, key, closes in gate.held:
+            hold_for_batch(session, notification.id, key, closes, now)
+    statuses["held"] = len(gate.held)
     return dict(statuses)
 
 
@@ -294,7 +322,7 @@ def _settlement(
     return Settlement(
         id=notification.id,
         status=decision.status,
-        reason=decision.reason,
+        reason=decision.reason or (SUMMARY_REASON if is_summary(notification.data) else None),
         last_error=errors[-1] if errors else None,
         retry_at=decision.retry_at,
         sent_at=now if delivered else None,

@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ARRAY, String, Uuid, and_, case, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from core.batching import HELD_REASON, SUMMARY_REASON
 from core.catalog import DeliveryStatus, NotificationStatus, Priority
 from models.notifications import Notification
 
@@ -47,7 +48,7 @@ CLAIM = text(
     ) AS c
     WHERE n.id = c.id
     RETURNING n.id, n.user_id, n.notification_type, n.title, n.body, n.data, n.priority,
-              n.attempts, n.batch_key, n.platforms, n.expires_at, n.created_at
+              n.attempts, n.batch_key, n.platforms, n.expires_at, n.created_at, n.reason
     """
 ).columns(id=Uuid, data=JSONB, platforms=ARRAY(String))
 ACTIVE_TOKENS = text(
@@ -80,6 +81,7 @@ class Claimed:
     platforms: list[str] | None
     expires_at: datetime | None
     created_at: datetime
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ class Settlement:
     last_error: str | None
     retry_at: datetime | None = None  # with status scheduled
     sent_at: datetime | None = None
+    # A deferral (quiet hours, a cap) is no delivery attempt: it gives the attempt back.
+    not_an_attempt: bool = False
 
 
 SETTLE = text(
@@ -208,12 +212,14 @@ SETTLE = text(
         scheduled_for = COALESCE(u.retry_at, n.scheduled_for),
         enqueued_at = CASE WHEN u.retry_at IS NULL THEN n.enqueued_at END,
         sent_at = COALESCE(u.sent_at, n.sent_at),
+        attempts = n.attempts - CASE WHEN u.not_an_attempt THEN 1 ELSE 0 END,
         lease_expires_at = NULL,
         updated_at = :now
     FROM unnest(
         CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
-        CAST(:errors AS text[]), CAST(:retry_at AS timestamptz[]), CAST(:sent_at AS timestamptz[])
-    ) AS u(id, status, reason, last_error, retry_at, sent_at)
+        CAST(:errors AS text[]), CAST(:retry_at AS timestamptz[]), CAST(:sent_at AS timestamptz[]),
+        CAST(:not_an_attempt AS boolean[])
+    ) AS u(id, status, reason, last_error, retry_at, sent_at, not_an_attempt)
     WHERE n.id = u.id AND n.status = 'processing'
     """
 )
@@ -232,6 +238,7 @@ def settle(session: Session, settlements: Sequence[Settlement], now: datetime) -
             "errors": [s.last_error for s in settlements],
             "retry_at": [s.retry_at for s in settlements],
             "sent_at": [s.sent_at for s in settlements],
+            "not_an_attempt": [s.not_an_attempt for s in settlements],
             "now": now,
         },
     )
@@ -282,3 +289,109 @@ def record_deliveries(session: Session, records: Sequence[DeliveryRecord], now: 
             "now": now,
         },
     )
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    """What the delivery rules need to know about a user, read once per chunk."""
+
+    timezone: str
+    locale: str
+    quiet_hours_start: time | None
+    quiet_hours_end: time | None
+    stored_preferences: dict[str, dict[str, bool]]
+
+
+USER_FACTS = text(
+    """
+    SELECT u.id, u.timezone, u.locale, u.quiet_hours_start, u.quiet_hours_end,
+           s.notification_type, s.is_enabled, s.push_enabled, s.email_enabled
+    FROM users AS u
+    LEFT JOIN user_notification_settings AS s ON s.user_id = u.id
+    WHERE u.id = ANY(CAST(:user_ids AS text[]))
+    """
+)
+
+
+def user_facts(session: Session, user_ids: Sequence[str]) -> dict[str, UserFacts]:
+    facts: dict[str, UserFacts] = {}
+    for row in session.execute(USER_FACTS, {"user_ids": list(user_ids)}).mappings():
+        if row["id"] not in facts:
+            facts[row["id"]] = UserFacts(
+                row["timezone"], row["locale"], row["quiet_hours_start"], row["quiet_hours_end"], {}
+            )
+        if row["notification_type"] is not None:
+            facts[row["id"]].stored_preferences[row["notification_type"]] = {
+                "is_enabled": row["is_enabled"],
+                "push_enabled": row["push_enabled"],
+                "email_enabled": row["email_enabled"],
+            }
+    return facts
+
+
+def hold_for_batch(
+    session: Session, notification_id: uuid.UUID, key: str, closes: datetime, now: datetime
+) -> uuid.UUID:
+    """Merge a held notification into its batch's summary row, or make it that row.
+
+    A transaction-scoped advisory lock on the key serializes workers holding the same
+    batch, so that a window gets exactly one summary. Returns the summary row's id."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    summary = session.execute(
+        text(
+            """
+            SELECT id FROM notification_queue
+            WHERE batch_key = :key AND status = 'scheduled' AND reason = :summary
+            ORDER BY created_at LIMIT 1 FOR UPDATE
+            """
+        ),
+        {"key": key, "summary": SUMMARY_REASON},
+    ).scalar()
+    if summary is None:
+        session.execute(
+            text(
+                """
+                UPDATE notification_queue SET status = 'scheduled', reason = :summary,
+                    batch_key = :key, scheduled_for = :closes, enqueued_at = NULL,
+                    lease_expires_at = NULL, attempts = attempts - 1, updated_at = :now,
+                    data = jsonb_set(data, '{batch_count}', '1')
+                WHERE id = :id
+                """
+            ),
+            {
+                "summary": SUMMARY_REASON,
+                "key": key,
+                "closes": closes,
+                "now": now,
+                "id": str(notification_id),
+            },
+        )
+        return notification_id
+    session.execute(
+        text(
+            """
+            UPDATE notification_queue SET status = 'batched', reason = :held,
+                batched_into_id = :summary, batch_key = :key, lease_expires_at = NULL,
+                updated_at = :now
+            WHERE id = :id
+            """
+        ),
+        {
+            "held": HELD_REASON,
+            "summary": str(summary),
+            "key": key,
+            "now": now,
+            "id": str(notification_id),
+        },
+    )
+    session.execute(
+        text(
+            """
+            UPDATE notification_queue SET updated_at = :now, data = jsonb_set(
+                data, '{batch_count}', to_jsonb(COALESCE((data->>'batch_count')::int, 1) + 1))
+            WHERE id = :summary
+            """
+        ),
+        {"summary": str(summary), "now": now},
+    )
+    return summary

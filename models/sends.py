@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.catalog import NotificationStatus, NotificationType, Priority
+from core.sanitize import clean_body, clean_title
 from core.templates import DEFAULT_LOCALE, render
 from models.notifications import Notification, NotificationSend
-from models.users import User
+from models.users import Match, User
 
 FANOUT_PAGE = 1_000
 
@@ -171,6 +172,7 @@ def insert_notifications(
     session.execute(
         insert(User).on_conflict_do_nothing(index_elements=["id"]), [{"id": u} for u in user_ids]
     )
+    expires_at = request.expires_at or _match_expiry(session, request)
     locales = dict(session.execute(select(User.id, User.locale).where(User.id.in_(user_ids))).all())
     texts = {}
     due = _is_due(request, now)
@@ -187,8 +189,8 @@ def insert_notifications(
                 "id": uuid.uuid4(),
                 "user_id": user_id,
                 "notification_type": request.notification_type.value,
-                "title": text.title,
-                "body": text.body,
+                "title": clean_title(text.title),
+                "body": clean_body(text.body),
                 "data": request.data,
                 "priority": request.priority.value,
                 "status": (
@@ -197,7 +199,7 @@ def insert_notifications(
                 "scheduled_for": request.scheduled_for or now,
                 "send_id": send_id,
                 "platforms": list(request.platforms) if request.platforms is not None else None,
-                "expires_at": request.expires_at,
+                "expires_at": expires_at,
                 "enqueued_at": now if due else None,
                 "created_at": now,
                 "updated_at": now,
@@ -211,6 +213,17 @@ def insert_notifications(
         .returning(Notification.id)
     )
     return list(session.scalars(statement, rows))
+
+
+def _match_expiry(session: Session, request: SendRequest) -> datetime | None:
+    """A match_expiring notification goes stale with its match."""
+    match_id = request.data.get("match_id")
+    if request.notification_type is not NotificationType.MATCH_EXPIRING or not match_id:
+        return None
+    try:
+        return session.scalar(select(Match.expires_at).where(Match.id == uuid.UUID(str(match_id))))
+    except ValueError:  # not a UUID: not one of our matches
+        return None
 
 
 def fan_out_page(

@@ -94,6 +94,11 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
         locks.delete(f"pulse-test-lock:{number}")
 
 
+# Delivery tests run at any hour: without this, the default 22:00-08:00 window (UTC for a
+# new user) would defer their pushes at night. The quiet-hours tests set their own.
+NO_QUIET_HOURS = {"QUIET_HOURS_DEFAULT_START": "00:00", "QUIET_HOURS_DEFAULT_END": "00:00"}
+
+
 def make_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
     env = {
         "PULSE_ENV": "test",

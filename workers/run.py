@@ -6,6 +6,7 @@ process loses nothing: its rows are taken back by the outbox sweep.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -19,11 +20,14 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Run a Pulse worker on the priority queues.")
+    parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    arguments = parser.parse_args()
     context = bootstrap()
     name = f"pulse-{socket.gethostname()}-{os.getpid()}"
     worker = SimpleWorker(all_queues(context.redis), connection=context.redis, name=name)
     log.info("event=worker_starting name=%s queues=%s", name, ",".join(worker.queue_names()))
-    worker.work(with_scheduler=False)
+    worker.work(with_scheduler=False, burst=arguments.burst)
 
 
 if __name__ == "__main__":

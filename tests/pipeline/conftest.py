@@ -15,7 +15,7 @@ from core.catalog import Role
 from core.config import load_settings
 from jobs.outbox import sweep_outbox
 from jobs.queues import all_queues
-from tests.conftest import _truncate_all, make_env
+from tests.conftest import NO_QUIET_HOURS, _truncate_all, make_env
 from workers import runtime as worker_runtime
 
 APNS_DEVICE = "ab" * 32
@@ -34,6 +34,7 @@ def pipeline_env(
         **fcm_standin.client_env(),
         **expo_standin.client_env(),
         RETRY_BASE_SECONDS="1",
+        **NO_QUIET_HOURS,
         RATE_LIMIT_REGISTER_TOKEN="1000 per hour",
     )
 

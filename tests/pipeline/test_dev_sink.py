@@ -8,7 +8,7 @@ import json
 from api import create_app
 from core import keys
 from core.config import load_settings
-from tests.conftest import _truncate_all, make_env
+from tests.conftest import NO_QUIET_HOURS, _truncate_all, make_env
 from tests.pipeline.conftest import APNS_DEVICE, EXPO_DEVICE, FCM_DEVICE, Pipeline
 from workers import runtime as worker_runtime
 
@@ -16,7 +16,9 @@ from workers import runtime as worker_runtime
 def test_without_credentials_pushes_go_to_the_sink_and_are_recorded(
     database_url, redis_url, redis_client
 ):
-    settings = load_settings(make_env(database_url, redis_url, PULSE_ENV="development"))
+    settings = load_settings(
+        make_env(database_url, redis_url, PULSE_ENV="development", **NO_QUIET_HOURS)
+    )
     pipeline = Pipeline(create_app(settings), worker_runtime.configure(settings))
     try:
         for token, platform in (

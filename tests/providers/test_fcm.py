@@ -19,7 +19,7 @@ from tests.standins.fcm import FCMStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import write_service_account
 from workers.providers.base import Outcome
-from workers.providers.fcm import FCMProvider
+from workers.providers.fcm import FCM_CONCURRENCY, FCMProvider
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def test_one_oauth_token_serves_many_messages_and_sends(
     assert {r.outcome for r in first + second} == {Outcome.SENT}
     assert fcm_standin.token_requests == 1
     assert fcm.token_fetches == 1
-    # 32 threads share one keep-alive pool (plus one connection for the OAuth request).
-    assert fcm_standin.connections_opened <= 32 + 1
+    # The threads share one keep-alive pool (plus one connection for the OAuth request).
+    assert fcm_standin.connections_opened <= FCM_CONCURRENCY + 1
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,13 @@ def utc(*parts):
             utc(2026, 11, 1, 4, 0),
             utc(2026, 11, 1, 5, 30),
         ),
-        ("America/New_York", time(1, 30), time(6), utc(2026, 11, 1, 6, 45), utc(2026, 11, 1, 11, 0)),
+        (
+            "America/New_York",
+            time(1, 30),
+            time(6),
+            utc(2026, 11, 1, 6, 45),
+            utc(2026, 11, 1, 11, 0),
+        ),
         ("America/New_York", time(22), time(8), utc(2026, 11, 1, 6, 30), utc(2026, 11, 1, 13, 0)),
         # London spring forward, 2026-03-29 01:00 GMT -> 02:00 BST
         (

@@ -34,6 +34,9 @@ from workers.providers.base import (
 )
 from workers.providers.fcm_client import FCM_SCOPE, AccessTokenSource, SingleAttemptFCM
 
+# Messages in flight per worker process: FCM sends one message per HTTP/1.1 request.
+FCM_CONCURRENCY = 64
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4096
@@ -194,7 +197,7 @@ class FCMProvider:
         self,
         settings: Settings,
         *,
-        max_workers: int = 64,
+        max_workers: int = FCM_CONCURRENCY,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
     ) -> None:
