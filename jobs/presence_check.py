@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.catalog import PresenceState, ServerEvent, user_room
+from core.catalog import PresenceState, RealtimeEventType, user_room
 from core.presence import aggregate
 from jobs.realtime_context import context_for
 from models.outbox import Claimed
@@ -63,7 +63,7 @@ def send_in_app_copies(runtime: Runtime, notifications: Sequence[Claimed]) -> in
         for notification in notifications:
             if context.connections.live_sids(notification.user_id):
                 context.emit(
-                    ServerEvent.NOTIFICATION.value,
+                    RealtimeEventType.NOTIFICATION.value,
                     in_app_payload(notification),
                     to=user_room(notification.user_id),
                 )
