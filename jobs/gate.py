@@ -58,12 +58,7 @@ def apply_rules(
     windows = BatchWindows(
         runtime.redis, settings.redis_key_prefix, settings.notification_batch_window_seconds
     )
-    caps = Caps(
-        runtime.redis,
-        settings.redis_key_prefix,
-        settings.frequency_cap_per_day,
-        settings.frequency_cap_per_type_hour,
-    )
+    caps = _caps(runtime)
     for notification in claimed:
         user = facts.get(notification.user_id) or _unknown_user()
         notification_type = NotificationType(notification.notification_type)
@@ -122,17 +117,21 @@ def release_unsent_caps(
     runtime: Runtime, outcome: GateOutcome, claimed: Sequence[Claimed], delivered: set[uuid.UUID]
 ) -> None:
     """A push that reached no device does not count against the caps."""
+    caps = _caps(runtime)
+    for notification in claimed:
+        windows = outcome.reserved.get(notification.id)
+        if windows is not None and notification.id not in delivered:
+            caps.release(notification.user_id, notification.notification_type, windows)
+
+
+def _caps(runtime: Runtime) -> Caps:
     settings = runtime.settings
-    caps = Caps(
+    return Caps(
         runtime.redis,
         settings.redis_key_prefix,
         settings.frequency_cap_per_day,
         settings.frequency_cap_per_type_hour,
     )
-    for notification in claimed:
-        windows = outcome.reserved.get(notification.id)
-        if windows is not None and notification.id not in delivered:
-            caps.release(notification.user_id, notification.notification_type, windows)
 
 
 def _suppressed(notification: Claimed, reason: str | None) -> Settlement:
