@@ -115,6 +115,43 @@ def services(delay: float) -> Iterator[tuple[str, str, dict[str, str]]]:
                 stop()
 
 
+def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
+    logs = Path(env.get("BENCH_LOG_DIR", "/tmp"))
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "workers.run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / f"pulse-bench-worker-{index}.log").open("w"),
+        )
+        for index in range(count)
+    ]
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def without_rules(stack: Stack, user_ids: list[str], notifications: int) -> dict[str, Any]:
+    """The same throughput run with DELIVERY_RULES=false workers, for the rules' cost."""
+    stop(stack.workers[1:])
+    stack.workers[1:] = start_workers(
+        {**stack.env, "DELIVERY_RULES": "false"}, len(stack.workers) - 1
+    )
+    try:
+        return throughput(stack, user_ids, notifications)
+    finally:
+        stop(stack.workers[1:])
+        stack.workers[1:] = start_workers(stack.env, len(stack.workers) - 1)
+
+
 def start_processes(env: dict[str, str], workers: int, port: int) -> list[subprocess.Popen]:
     api = subprocess.Popen(
         [
@@ -136,17 +173,7 @@ def start_processes(env: dict[str, str], workers: int, port: int) -> list[subpro
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    logs = Path(env.get("BENCH_LOG_DIR", "/tmp"))
-    fleet = [
-        subprocess.Popen(
-            [sys.executable, "-m", "workers.run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(logs / f"pulse-bench-worker-{index}.log").open("w"),
-        )
-        for index in range(workers)
-    ]
+    fleet = start_workers(env, workers)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -200,9 +227,16 @@ def seed(stack: Stack, users: int, settings_env: dict[str, str]) -> int:
 
 
 def send(stack: Stack, user_ids: list[str]) -> None:
+    """A message in a conversation of its own for each user: every rule runs (settings,
+    presence, quiet hours, a batch window opened in Redis, both caps taken), none holds it."""
+    conversation = uuid.uuid4().hex[:12]
     response = requests.post(
         f"{stack.api_url}/api/v1/notifications/send",
-        json={"notification_type": "new_match", "target": {"user_ids": user_ids}},
+        json={
+            "notification_type": "new_message",
+            "target": {"user_ids": user_ids},
+            "data": {"conversation_id": conversation, "sender_name": "Bench"},
+        },
         headers={"Authorization": f"Bearer {stack.token}"},
         timeout=120,
     )
@@ -399,8 +433,8 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.030, help="stand-in answer delay, seconds")
     parser.add_argument("--offered", type=int, default=1_000, help="notifications a second offered")
     parser.add_argument("--offered-seconds", type=int, default=20)
-    parser.add_argument("--baseline-notifications", type=int, default=3_000)
-    parser.add_argument("--scenarios", default="baseline,pipeline,offered")
+    parser.add_argument("--baseline-notifications", type=int, default=1_000)
+    parser.add_argument("--scenarios", default="baseline,pipeline,pipeline_without_rules,offered")
     parser.add_argument("--json", type=Path, help="also write the results here")
     arguments = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
@@ -419,6 +453,11 @@ def main() -> None:
             "TOKEN_HASH_KEY": secrets.token_urlsafe(24),
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "EXPO_RATE_PER_SECOND": "100000",  # the stand-in has no limit; measure our code
+            # The rules run but never bind: the bench measures their cost, not their effect.
+            "FREQUENCY_CAP_PER_DAY": "1000000",
+            "FREQUENCY_CAP_PER_TYPE_HOUR": "1000000",
+            "QUIET_HOURS_DEFAULT_START": "00:00",
+            "QUIET_HOURS_DEFAULT_END": "00:00",
         }
         from api.auth import mint_token
         from core.catalog import Role
@@ -445,18 +484,20 @@ def main() -> None:
                 "offered": lambda: offered_rate(
                     stack, user_ids, arguments.offered, arguments.offered_seconds
                 ),
+                "pipeline_without_rules": lambda: without_rules(
+                    stack, user_ids, arguments.notifications
+                ),
             }
             for name in arguments.scenarios.split(","):
                 results[name] = scenarios[name]()
                 say(f"{name}: {results[name]}")
         finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop(stack.workers if "stack" in locals() else processes)
+    if "pipeline" in results and "pipeline_without_rules" in results:
+        results["rules_cost"] = 1 - (
+            results["pipeline"]["deliveries_per_s"]
+            / results["pipeline_without_rules"]["deliveries_per_s"]
+        )
     if "pipeline" in results and "baseline" in results:
         results["ratio_pipeline_to_baseline"] = (
             results["pipeline"]["deliveries_per_s"] / results["baseline"]["deliveries_per_s"]
