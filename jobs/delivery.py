@@ -108,8 +108,7 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         reached = devices_already_reached(session, [row.id for row in claimed])
     if runtime.settings.delivery_rules_enabled:
         gate = apply_rules(runtime, claimed, facts, now, active_in_app(runtime, users))
-        # The app shows every notification in-app as it is handled, pushed or not.
-        send_in_app_copies(runtime, [n for n in claimed if not is_summary(n.data)])
+        send_in_app_copies(runtime, _shown_in_app_now(claimed, gate))
     else:
         gate = GateOutcome(to_send=list(claimed))
     attempts, already_sent = _plan(runtime, gate, tokens, reached)
@@ -126,6 +125,15 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         (time.monotonic() - sent) * 1000,
     )
     return {"claimed": len(claimed), "expired": expired, "messages": len(attempts), **decisions}
+
+
+def _shown_in_app_now(claimed: Sequence[Claimed], gate: GateOutcome) -> list[Claimed]:
+    """The app shows each notification in-app once, when it is handled, pushed or not: not
+    while it is deferred (it will be, later), not again on a retry, never a summary."""
+    deferred = {s.id for s in gate.settled if s.status is NotificationStatus.SCHEDULED}
+    return [
+        n for n in claimed if n.id not in deferred and n.attempts == 1 and not is_summary(n.data)
+    ]
 
 
 def _plan(
