@@ -263,6 +263,36 @@ def _spawn(
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def _start_on_a_port(
+    port: int | None,
+    spawn: Callable[[int], subprocess.Popen[bytes]],
+    ready: Callable[[int, subprocess.Popen[bytes]], None],
+    stop_signal: int,
+    log_path: Path,
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Spawn a server and wait until it is ready; on a free port, retried (up to 3 times)
+    when another process took the port first. Stops the server on any failure."""
+    attempts = 3 if port is None else 1
+    for attempt in range(attempts):
+        use_port = port if port is not None else free_port()
+        proc = spawn(use_port)
+        try:
+            ready(use_port, proc)
+        except _StartFailed as exc:
+            _terminate(proc, stop_signal, 10.0)
+            if attempt + 1 < attempts and (exc.other_server or _port_in_use(log_path)):
+                continue
+            if exc.other_server:
+                msg = f"{exc}. Last lines of {log_path}:\n{_log_tail(log_path)}"
+                raise RuntimeError(msg) from None
+            raise
+        except BaseException:
+            _terminate(proc, stop_signal, 10.0)
+            raise
+        return use_port, proc
+    raise AssertionError("unreachable")
+
+
 def _pg_install_dir() -> Path:
     return _package_dir("pgserver") / "pginstall"
 
@@ -439,10 +469,8 @@ def start_postgres(
                 f"Last lines of {log_path}:\n{_log_tail(log_path)}"
             )
 
-    attempts = 3 if port is None else 1
-    for attempt in range(attempts):
-        use_port = port if port is not None else free_port()
-        proc = _spawn(
+    def spawn(use_port: int) -> subprocess.Popen[bytes]:
+        return _spawn(
             [
                 str(bin_dir / "postgres"),
                 "-D", str(pgdata),
@@ -457,38 +485,29 @@ def start_postgres(
             user=uid,
             group=gid,
         )  # fmt: skip
-        try:
-            _wait_until(
-                lambda p=use_port: _pg_ready(p, pgdata),
-                proc,
-                what=f"PostgreSQL (port {use_port}, data {pgdata})",
-                log_path=log_path,
-                timeout=timeout,
-            )
-            _pg_ensure_database(use_port, database)
-        except _StartFailed as exc:
-            _terminate(proc, signal.SIGINT, 10.0)
-            if attempt + 1 < attempts and (exc.other_server or _port_in_use(log_path)):
-                continue
-            if exc.other_server:
-                msg = f"{exc}. Last lines of {log_path}:\n{_log_tail(log_path)}"
-                raise RuntimeError(msg) from None
-            raise
-        except BaseException:
-            _terminate(proc, signal.SIGINT, 10.0)
-            raise
-        base = f"postgresql+psycopg2://{PG_SUPERUSER}@{HOST}:{use_port}"
-        return EmbeddedService(
-            name="postgres",
-            url=f"{base}/{database}",
-            admin_url=f"{base}/postgres",
-            port=use_port,
-            data_dir=data_dir,
+
+    def ready(use_port: int, proc: subprocess.Popen[bytes]) -> None:
+        _wait_until(
+            lambda: _pg_ready(use_port, pgdata),
+            proc,
+            what=f"PostgreSQL (port {use_port}, data {pgdata})",
             log_path=log_path,
-            process=proc,
-            stop_signal=signal.SIGINT,
+            timeout=timeout,
         )
-    raise AssertionError("unreachable")
+        _pg_ensure_database(use_port, database)
+
+    use_port, proc = _start_on_a_port(port, spawn, ready, signal.SIGINT, log_path)
+    base = f"postgresql+psycopg2://{PG_SUPERUSER}@{HOST}:{use_port}"
+    return EmbeddedService(
+        name="postgres",
+        url=f"{base}/{database}",
+        admin_url=f"{base}/postgres",
+        port=use_port,
+        data_dir=data_dir,
+        log_path=log_path,
+        process=proc,
+        stop_signal=signal.SIGINT,
+    )
 
 
 # --------------------------------------------------------------------------- Redis
@@ -550,10 +569,8 @@ def start_redis(
                 "Redis",
             )
 
-    attempts = 3 if port is None else 1
-    for attempt in range(attempts):
-        use_port = port if port is not None else free_port()
-        proc = _spawn(
+    def spawn(use_port: int) -> subprocess.Popen[bytes]:
+        return _spawn(
             [
                 str(binary),
                 "--port", str(use_port),
@@ -569,34 +586,25 @@ def start_redis(
             cwd=data_dir,
             stop_signal=signal.SIGTERM,
         )  # fmt: skip
-        try:
-            _wait_until(
-                lambda p=use_port, pid=proc.pid: _redis_ready(p, pid),
-                proc,
-                what=f"Redis (port {use_port}, dir {data_dir})",
-                log_path=log_path,
-                timeout=timeout,
-            )
-        except _StartFailed as exc:
-            _terminate(proc, signal.SIGTERM, 10.0)
-            if attempt + 1 < attempts and (exc.other_server or _port_in_use(log_path)):
-                continue
-            if exc.other_server:
-                msg = f"{exc}. Last lines of {log_path}:\n{_log_tail(log_path)}"
-                raise RuntimeError(msg) from None
-            raise
-        except BaseException:
-            _terminate(proc, signal.SIGTERM, 10.0)
-            raise
-        url = f"redis://{HOST}:{use_port}/0"
-        return EmbeddedService(
-            name="redis",
-            url=url,
-            admin_url=url,
-            port=use_port,
-            data_dir=data_dir,
+
+    def ready(use_port: int, proc: subprocess.Popen[bytes]) -> None:
+        _wait_until(
+            lambda: _redis_ready(use_port, proc.pid),
+            proc,
+            what=f"Redis (port {use_port}, dir {data_dir})",
             log_path=log_path,
-            process=proc,
-            stop_signal=signal.SIGTERM,
+            timeout=timeout,
         )
-    raise AssertionError("unreachable")
+
+    use_port, proc = _start_on_a_port(port, spawn, ready, signal.SIGTERM, log_path)
+    url = f"redis://{HOST}:{use_port}/0"
+    return EmbeddedService(
+        name="redis",
+        url=url,
+        admin_url=url,
+        port=use_port,
+        data_dir=data_dir,
+        log_path=log_path,
+        process=proc,
+        stop_signal=signal.SIGTERM,
+    )
