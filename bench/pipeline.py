@@ -267,9 +267,18 @@ class MemorySampler(threading.Thread):
         }
 
 
+def service_pids(*names: str) -> list[int]:
+    """The machine's PostgreSQL or Redis server processes (shared services: nothing else
+    should be using them during a run): the parents only, their children are counted."""
+    found = {p.pid: p for p in psutil.process_iter(["name", "ppid"]) if p.info["name"] in names}
+    return [pid for pid, p in found.items() if p.info["ppid"] not in found]
+
+
 def cpu_seconds(processes: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user + system) used so far by each group of processes and their children."""
-    totals = {}
+    """CPU time (user + system) used so far by each group of processes and their children,
+    and by the whole machine ("machine": every core's busy time)."""
+    machine = psutil.cpu_times()
+    totals = {"machine": sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)}
     for name, pids in processes.items():
         total = 0.0
         for pid in pids:
@@ -331,6 +340,8 @@ def throughput(stack: Stack, user_ids: list[str], notifications: int) -> dict[st
         "api": [stack.workers[0].pid],
         "workers": [p.pid for p in stack.workers[1:]],
         "standins": [stack.standins_pid],
+        "postgres": service_pids("postgres"),
+        "redis": service_pids("redis-server"),
     }
     cpu_before = cpu_seconds(groups)
     started = time.monotonic()
@@ -347,8 +358,9 @@ def throughput(stack: Stack, user_ids: list[str], notifications: int) -> dict[st
     return {
         "cpu_ms_per_delivery": {
             name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(count, 1), 3)
-            for name in groups
+            for name in [*groups, "machine"]
         },
+        "machine_busy_cores": round((cpu_after["machine"] - cpu_before["machine"]) / elapsed, 2),
         "notifications": rounds * len(user_ids),
         "deliveries": count,
         "elapsed_s": elapsed,

@@ -49,16 +49,20 @@ class Notification(Base):
         one_of("priority", Priority),
         one_of("status", NotificationStatus),
         one_of("notification_type", NotificationType),
-        Index("ix_notification_queue_user_id", "user_id"),
-        Index("ix_notification_queue_notification_type", "notification_type"),
-        Index("ix_notification_queue_status", "status"),
-        Index("ix_notification_queue_scheduled_for", "scheduled_for"),
-        Index("ix_notification_queue_priority", "priority"),
+        # Every status change rewrites a row into each index, three times per notification
+        # (insert, claim, settle); so no single-column index on status, priority or type
+        # (a handful of values each), only what a query reads:
         # The outbox sweep: what is due and not yet done, most urgent first.
         Index(
             "ix_notification_queue_due",
             "scheduled_for",
             postgresql_where=text("status IN ('pending', 'scheduled', 'processing')"),
+        ),
+        # The sweep taking back rows whose worker died: only rows in flight are indexed.
+        Index(
+            "ix_notification_queue_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'processing'"),
         ),
         Index("ix_notification_queue_batch_key", "batch_key", "created_at"),
         # One notification per user per send, so that a fan-out job can safely run twice.
@@ -69,6 +73,7 @@ class Notification(Base):
             unique=True,
             postgresql_where=text("send_id IS NOT NULL"),
         ),
+        # A user's inbox, newest first (and any lookup by user).
         Index("ix_notification_queue_user_created", "user_id", "created_at"),
     )
 

@@ -1,0 +1,54 @@
+"""notification_queue: drop the indexes no query reads, index leases in flight
+
+Every notification row is written three times (insert, claim, settle) and a status change
+is never a HOT update, so each index costs three insertions per notification. The
+single-column indexes on status, priority, notification_type and scheduled_for were read
+by no query (the sweep uses ix_notification_queue_due, the inbox
+ix_notification_queue_user_created, which also serves any lookup by user_id); taking back
+expired leases gets a partial index holding only the rows in flight.
+
+Revision ID: 85a663000011
+Revises: 85a663000010
+Create Date: 2026-11-24 11:30:00
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "85a663000011"
+down_revision: str | Sequence[str] | None = "85a663000010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+DROPPED = {
+    "ix_notification_queue_user_id": ["user_id"],
+    "ix_notification_queue_notification_type": ["notification_type"],
+    "ix_notification_queue_status": ["status"],
+    "ix_notification_queue_scheduled_for": ["scheduled_for"],
+    "ix_notification_queue_priority": ["priority"],
+}
+
+
+def upgrade() -> None:
+    for name in DROPPED:
+        op.drop_index(name, table_name="notification_queue")
+    op.create_index(
+        "ix_notification_queue_lease",
+        "notification_queue",
+        ["lease_expires_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'processing'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(
+        "ix_notification_queue_lease",
+        table_name="notification_queue",
+        postgresql_where=sa.text("status = 'processing'"),
+    )
+    for name, columns in DROPPED.items():
+        op.create_index(name, "notification_queue", columns, unique=False)
