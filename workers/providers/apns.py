@@ -146,14 +146,15 @@ def build_payload(message: PushMessage) -> dict[str, Any]:
     return {"aps": aps, **message.data}
 
 
-def build_request(message: PushMessage) -> NotificationRequest:
-    """Raises ValueError when the message can never be sent as it is."""
+def build_request(message: PushMessage) -> tuple[NotificationRequest, int]:
+    """The request and its payload's size; raises ValueError when the message can never
+    be sent as it is."""
     payload = build_payload(message)
     # Measured exactly as aioapns will serialize it.
     size = len(json.dumps(payload, ensure_ascii=False).encode())
     if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"PayloadTooLarge: {size} bytes > {MAX_PAYLOAD_BYTES}")
-    return NotificationRequest(
+    request = NotificationRequest(
         device_token=message.token,
         message=payload,
         # apns-expiration: absent means APNs stores and retries per its own policy, which
@@ -163,6 +164,7 @@ def build_request(message: PushMessage) -> NotificationRequest:
         collapse_key=collapse_id(message.collapse_key) if message.collapse_key else None,
         push_type=PushType.ALERT,
     )
+    return request, size
 
 
 @dataclass
@@ -182,17 +184,28 @@ class _ByteBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self._waiting = 0
         self._changed = asyncio.Condition()
 
     async def acquire(self, size: int) -> None:
+        if self._waiting == 0 and (self.used == 0 or self.used + size <= self.limit):
+            self.used += size  # the common case: room now, no lock, no wait
+            return
         async with self._changed:
-            await self._changed.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self._waiting += 1
+            try:
+                await self._changed.wait_for(
+                    lambda: self.used == 0 or self.used + size <= self.limit
+                )
+            finally:
+                self._waiting -= 1
             self.used += size
 
     async def release(self, size: int) -> None:
-        async with self._changed:
-            self.used -= size
-            self._changed.notify_all()
+        self.used -= size
+        if self._waiting:
+            async with self._changed:
+                self._changed.notify_all()
 
 
 class APNsProvider:
@@ -302,7 +315,7 @@ class APNsProvider:
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
         started = time.monotonic()
         results: list[PushResult | None] = [None] * len(messages)
-        to_send: list[tuple[int, PushMessage, NotificationRequest]] = []
+        to_send: list[tuple[int, PushMessage, tuple[NotificationRequest, int]]] = []
         for index, message in enumerate(messages):
             try:
                 to_send.append((index, message, build_request(message)))
@@ -329,15 +342,15 @@ class APNsProvider:
         return final
 
     async def _send_all(
-        self, running: _Running, batch: list[tuple[PushMessage, NotificationRequest]]
+        self, running: _Running, batch: list[tuple[PushMessage, tuple[NotificationRequest, int]]]
     ) -> list[PushResult]:
         deadline = time.monotonic() + self._batch_timeout
         slots = asyncio.Semaphore(self._max_in_flight)
         budget = _ByteBudget(self._in_flight_bytes)
         unreachable: list[str] = []  # set once a connection cannot be made: fail the rest fast
 
-        async def one(message: PushMessage, request: NotificationRequest) -> PushResult:
-            size = len(json.dumps(request.message, ensure_ascii=False).encode())
+        async def one(message: PushMessage, sized: tuple[NotificationRequest, int]) -> PushResult:
+            request, size = sized
             async with slots:
                 await budget.acquire(size)
                 try:
