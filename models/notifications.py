@@ -64,7 +64,13 @@ class Notification(Base):
             "lease_expires_at",
             postgresql_where=text("status = 'processing'"),
         ),
-        Index("ix_notification_queue_batch_key", "batch_key", "created_at"),
+        # Finding a batch's summary row; only rows that were ever held carry a key.
+        Index(
+            "ix_notification_queue_batch_key",
+            "batch_key",
+            "created_at",
+            postgresql_where=text("batch_key IS NOT NULL"),
+        ),
         # One notification per user per send, so that a fan-out job can safely run twice.
         Index(
             "uq_notification_queue_send_user",

@@ -5,7 +5,8 @@ is never a HOT update, so each index costs three insertions per notification. Th
 single-column indexes on status, priority, notification_type and scheduled_for were read
 by no query (the sweep uses ix_notification_queue_due, the inbox
 ix_notification_queue_user_created, which also serves any lookup by user_id); taking back
-expired leases gets a partial index holding only the rows in flight.
+expired leases gets a partial index holding only the rows in flight, and the batch key
+index holds only the rows that carry a key (held ones and summaries).
 
 Revision ID: 85a663000011
 Revises: 85a663000010
@@ -32,9 +33,21 @@ DROPPED = {
 }
 
 
+def _batch_key_index(**where: sa.TextClause) -> None:
+    op.drop_index("ix_notification_queue_batch_key", table_name="notification_queue")
+    op.create_index(
+        "ix_notification_queue_batch_key",
+        "notification_queue",
+        ["batch_key", "created_at"],
+        unique=False,
+        **where,
+    )
+
+
 def upgrade() -> None:
     for name in DROPPED:
         op.drop_index(name, table_name="notification_queue")
+    _batch_key_index(postgresql_where=sa.text("batch_key IS NOT NULL"))
     op.create_index(
         "ix_notification_queue_lease",
         "notification_queue",
@@ -50,5 +63,6 @@ def downgrade() -> None:
         table_name="notification_queue",
         postgresql_where=sa.text("status = 'processing'"),
     )
+    _batch_key_index()
     for name, columns in DROPPED.items():
         op.create_index(name, "notification_queue", columns, unique=False)
