@@ -105,7 +105,9 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         users = sorted({row.user_id for row in claimed})
         facts = user_facts(session, users) if runtime.settings.delivery_rules_enabled else {}
         tokens = active_tokens(session, users)
-        reached = devices_already_reached(session, [row.id for row in claimed])
+        # Only a row claimed before can have reached a device: attempts counts claims, and
+        # only a claim that sent nothing (a deferral, a hold) gives its attempt back.
+        reached = devices_already_reached(session, [row.id for row in claimed if row.attempts > 1])
     if runtime.settings.delivery_rules_enabled:
         gate = apply_rules(runtime, claimed, facts, now, active_in_app(runtime, users))
         send_in_app_copies(runtime, _shown_in_app_now(claimed, gate))

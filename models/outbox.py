@@ -127,6 +127,8 @@ def devices_already_reached(
     session: Session, ids: Sequence[uuid.UUID]
 ) -> set[tuple[uuid.UUID, uuid.UUID]]:
     """(notification id, token id) pairs a provider accepted in an earlier attempt."""
+    if not ids:
+        return set()
     rows = session.execute(REACHED, {"ids": [str(i) for i in ids]})
     return {(notification_id, token_id) for notification_id, token_id in rows}
 

@@ -167,6 +167,7 @@ def test_a_transient_error_is_retried_later_only_for_the_failed_device(
     apns_standin.respond(APNS_DEVICE, 503, "ServiceUnavailable", times=1)
 
     response = pipeline.send(target={"user_ids": ["alice"]})
+    before_the_attempt = datetime.now(UTC)
     pipeline.work()
     notification_id = response.json["data"]["notification_ids"][0]
     first = pipeline.notification(notification_id)
@@ -176,7 +177,9 @@ def test_a_transient_error_is_retried_later_only_for_the_failed_device(
     second = pipeline.notification(notification_id)
 
     assert first["status"] == "scheduled"
-    assert datetime.fromisoformat(first["scheduled_for"]) > datetime.now(UTC)
+    # At least a second of backoff after the attempt (however long the attempt took).
+    retry_at = datetime.fromisoformat(first["scheduled_for"])
+    assert retry_at >= before_the_attempt + timedelta(seconds=1)
     assert second["status"] == "sent" and second["attempts"] == 2
     assert len(apns_standin.received) == 2
     assert len(fcm_standin.received) == 1 and len(expo_standin.messages) == 1
