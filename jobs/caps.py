@@ -1,11 +1,16 @@
 """Frequency caps counted in Redis by one atomic script: check both caps and take one
-push from each, or take nothing; no read-then-write race between workers."""
+push from each, or take nothing; no read-then-write race between workers. A chunk's
+reservations (and releases) go out in one pipelined round trip, in the chunk's order."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from core.caps import CapWindows
 
@@ -26,9 +31,44 @@ if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[
 return 0
 """
 
+# One push to count: the user, the notification type, and the windows it counts in.
+CapRequest = tuple[str, str, CapWindows]
+
+
+def run_script_in_order(
+    connection: redis.Redis, script: Script, calls: Sequence[tuple[list[Any], list[Any]]]
+) -> list[Any]:
+    """Run `script` once per (keys, args), in order, in one pipelined round trip.
+
+    Not redis-py's `script(..., client=pipe)`: that pipeline asks SCRIPT EXISTS before each
+    execute, a second round trip. The server keeps a loaded script until it restarts or is
+    flushed; the calls that found it missing are run again, in order, once it is loaded
+    (each call stays atomic; only a flush in the middle of the pipeline reorders them)."""
+    results = _evalsha_each(connection, script.sha, calls)
+    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if missing:
+        script.sha = connection.script_load(script.script)
+        again = _evalsha_each(connection, script.sha, [calls[i] for i in missing])
+        for i, result in zip(missing, again, strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def _evalsha_each(
+    connection: redis.Redis, sha: str, calls: Sequence[tuple[list[Any], list[Any]]]
+) -> list[Any]:
+    pipe = connection.pipeline(transaction=False)
+    for keys, args in calls:
+        pipe.evalsha(sha, len(keys), *keys, *args)
+    return pipe.execute(raise_on_error=False)
+
 
 class Caps:
     def __init__(self, connection: redis.Redis, prefix: str, per_day: int, per_type_hour: int):
+        self._redis = connection
         self._reserve = connection.register_script(RESERVE)
         self._release = connection.register_script(RELEASE)
         self._prefix = prefix
@@ -41,23 +81,34 @@ class Caps:
             f"{self._prefix}cap:hour:{user_id}:{notification_type}:{windows.hour_key}",
         ]
 
-    def reserve(self, user_id: str, notification_type: str, windows: CapWindows) -> datetime | None:
-        """Take one push from both caps; when one is full, return when it frees instead."""
-        outcome = int(
-            self._reserve(
-                keys=self._keys(user_id, notification_type, windows),
-                args=[
+    def reserve_many(self, requests: Sequence[CapRequest]) -> list[datetime | None]:
+        """For each push in order, take one from both caps (None); when one is full, take
+        nothing and give when it frees instead. Pushes of one user count against each other."""
+        calls = [
+            (
+                self._keys(user_id, notification_type, windows),
+                [
                     self.per_day,
                     self.per_type_hour,
                     int(windows.day_resets_at.timestamp()) + 60,
                     int(windows.hour_resets_at.timestamp()) + 60,
                 ],
             )
-        )
-        if outcome == 0:
-            return None
-        return windows.day_resets_at if outcome == 1 else windows.hour_resets_at
+            for user_id, notification_type, windows in requests
+        ]
+        outcomes = run_script_in_order(self._redis, self._reserve, calls)
+        return [
+            _frees_at(int(outcome), windows)
+            for outcome, (_, _, windows) in zip(outcomes, requests, strict=True)
+        ]
 
-    def release(self, user_id: str, notification_type: str, windows: CapWindows) -> None:
-        """Give the push back: it reached no device, so it does not count."""
-        self._release(keys=self._keys(user_id, notification_type, windows))
+    def release_many(self, requests: Sequence[CapRequest]) -> None:
+        """Give the pushes back: they reached no device, so they do not count."""
+        calls = [(self._keys(*request), []) for request in requests]
+        run_script_in_order(self._redis, self._release, calls)
+
+
+def _frees_at(outcome: int, windows: CapWindows) -> datetime | None:
+    if outcome == 0:
+        return None
+    return windows.day_resets_at if outcome == 1 else windows.hour_resets_at

@@ -2,7 +2,7 @@
 presence, quiet hours, batching, caps (core/delivery_rules.py says in which order and why).
 
 It decides; the delivery job writes. Batch windows and caps are atomic in Redis, shared
-by every worker.
+by every worker; each is one pipelined round trip per chunk, not one per notification.
 """
 
 from __future__ import annotations
@@ -45,6 +45,24 @@ def _unknown_user() -> UserFacts:
     return UserFacts("UTC", DEFAULT_LOCALE, None, None, {})
 
 
+@dataclass
+class _Pending:
+    """One notification of the chunk on its way through the rules; what it became is
+    filled in step by step (a settlement, a hold, or the caps it reserved)."""
+
+    notification: Claimed
+    priority: Priority
+    timezone: str
+    window_key: str | None = None  # opens or joins this batch window
+    settlement: Settlement | None = None
+    held: tuple[str, datetime] | None = None  # batch key, until
+    reserved: CapWindows | None = None
+
+    @property
+    def undecided(self) -> bool:
+        return self.settlement is None and self.held is None
+
+
 def apply_rules(
     runtime: Runtime,
     claimed: Sequence[Claimed],
@@ -52,76 +70,114 @@ def apply_rules(
     now: datetime,
     is_active_in_app: Callable[[str], bool],
 ) -> GateOutcome:
-    """Sort a claimed chunk (most urgent first) into send now, hold, defer or suppress."""
+    """Sort a claimed chunk (most urgent first) into send now, hold, defer or suppress.
+
+    Each Redis-backed step (batch windows, then caps) is one pipelined round trip for the
+    whole chunk, its commands in the chunk's order: the first of two notifications with one
+    batch key opens the window, and the more urgent of one user's pushes take the caps."""
     settings = runtime.settings
     outcome = GateOutcome()
+    pending = [
+        _check(runtime, notification, facts, now, is_active_in_app, outcome)
+        for notification in claimed
+    ]
+
+    joining = [(p, p.window_key) for p in pending if p.undecided and p.window_key is not None]
     windows = BatchWindows(
         runtime.redis, settings.redis_key_prefix, settings.notification_batch_window_seconds
     )
-    caps = _caps(runtime)
-    for notification in claimed:
-        user = facts.get(notification.user_id) or _unknown_user()
-        notification_type = NotificationType(notification.notification_type)
-        priority = Priority(notification.priority)
-        preference = preference_for(notification_type, user)
-        verdict = before_send(
-            user_id=notification.user_id,
-            notification_type=notification_type,
-            priority=priority,
-            preference=preference,
-            quiet=effective_quiet_hours(
-                user.quiet_hours_start,
-                user.quiet_hours_end,
-                user.timezone,
-                settings.quiet_hours_default_start,
-                settings.quiet_hours_default_end,
-            ),
-            user_active_in_app=is_active_in_app(notification.user_id),
-            now=now,
-            spread_seconds=settings.quiet_hours_spread_seconds,
-        )
-        if verdict.action is Action.SUPPRESS:
-            outcome.settled.append(_suppressed(notification, verdict.reason))
-            continue
-        if verdict.action is Action.DEFER:
-            outcome.settled.append(_deferred(notification, verdict.reason, verdict.until, now))
-            continue
-        key = batch_key(notification.user_id, notification_type, priority, notification.data)
-        if key is not None:
-            outcome.batch_keys[notification.id] = key
-            if is_summary(notification.data):
-                count = int(notification.data.get(COUNT_FIELD, 1))
-                summary = render_summary(notification_type, notification.data, count, user.locale)
-                if count > 1 and summary is not None:
-                    outcome.texts[notification.id] = summary
-            else:
-                closes = windows.open_or_join(key, now)
-                if closes is not None:
-                    outcome.held.append((notification, key, at_least(closes, now)))
-                    continue
-        if counts_against_caps(priority):
-            cap_windows_now = cap_windows(now, user.timezone)
-            frees_at = caps.reserve(notification.user_id, notification_type.value, cap_windows_now)
-            if frees_at is not None:
-                if over_cap(priority) is OverCap.SUPPRESS:
-                    outcome.settled.append(_suppressed(notification, FREQUENCY_CAP))
-                else:
-                    outcome.settled.append(_deferred(notification, FREQUENCY_CAP, frees_at, now))
-                continue
-            outcome.reserved[notification.id] = cap_windows_now
-        outcome.to_send.append(notification)
+    closing = windows.open_or_join_many([key for _, key in joining], now)
+    for (p, key), closes in zip(joining, closing, strict=True):
+        if closes is not None:
+            p.held = (key, at_least(closes, now))
+
+    counted = [p for p in pending if p.undecided and counts_against_caps(p.priority)]
+    requests = [
+        (p.notification.user_id, p.notification.notification_type, cap_windows(now, p.timezone))
+        for p in counted
+    ]
+    frees = _caps(runtime).reserve_many(requests)
+    for p, (_, _, cap_windows_now), frees_at in zip(counted, requests, frees, strict=True):
+        if frees_at is None:
+            p.reserved = cap_windows_now
+        elif over_cap(p.priority) is OverCap.SUPPRESS:
+            p.settlement = _suppressed(p.notification, FREQUENCY_CAP)
+        else:
+            p.settlement = _deferred(p.notification, FREQUENCY_CAP, frees_at, now)
+
+    for p in pending:
+        if p.settlement is not None:
+            outcome.settled.append(p.settlement)
+        elif p.held is not None:
+            outcome.held.append((p.notification, *p.held))
+        else:
+            if p.reserved is not None:
+                outcome.reserved[p.notification.id] = p.reserved
+            outcome.to_send.append(p.notification)
     return outcome
+
+
+def _check(
+    runtime: Runtime,
+    notification: Claimed,
+    facts: dict[str, UserFacts],
+    now: datetime,
+    is_active_in_app: Callable[[str], bool],
+    outcome: GateOutcome,
+) -> _Pending:
+    """The rules that need no Redis: settings, presence, quiet hours; the batch key (and a
+    summary's text) for the ones that go on."""
+    settings = runtime.settings
+    user = facts.get(notification.user_id) or _unknown_user()
+    notification_type = NotificationType(notification.notification_type)
+    priority = Priority(notification.priority)
+    pending = _Pending(notification, priority, user.timezone)
+    verdict = before_send(
+        user_id=notification.user_id,
+        notification_type=notification_type,
+        priority=priority,
+        preference=preference_for(notification_type, user),
+        quiet=effective_quiet_hours(
+            user.quiet_hours_start,
+            user.quiet_hours_end,
+            user.timezone,
+            settings.quiet_hours_default_start,
+            settings.quiet_hours_default_end,
+        ),
+        user_active_in_app=is_active_in_app(notification.user_id),
+        now=now,
+        spread_seconds=settings.quiet_hours_spread_seconds,
+    )
+    if verdict.action is Action.SUPPRESS:
+        pending.settlement = _suppressed(notification, verdict.reason)
+        return pending
+    if verdict.action is Action.DEFER:
+        pending.settlement = _deferred(notification, verdict.reason, verdict.until, now)
+        return pending
+    key = batch_key(notification.user_id, notification_type, priority, notification.data)
+    if key is not None:
+        outcome.batch_keys[notification.id] = key
+        if is_summary(notification.data):
+            count = int(notification.data.get(COUNT_FIELD, 1))
+            summary = render_summary(notification_type, notification.data, count, user.locale)
+            if count > 1 and summary is not None:
+                outcome.texts[notification.id] = summary
+        else:
+            pending.window_key = key
+    return pending
 
 
 def release_unsent_caps(
     runtime: Runtime, outcome: GateOutcome, claimed: Sequence[Claimed], delivered: set[uuid.UUID]
 ) -> None:
-    """A push that reached no device does not count against the caps."""
-    caps = _caps(runtime)
-    for notification in claimed:
-        windows = outcome.reserved.get(notification.id)
-        if windows is not None and notification.id not in delivered:
-            caps.release(notification.user_id, notification.notification_type, windows)
+    """A push that reached no device does not count against the caps (one round trip)."""
+    unsent = [
+        (notification.user_id, notification.notification_type, windows)
+        for notification in claimed
+        if (windows := outcome.reserved.get(notification.id)) is not None
+        and notification.id not in delivered
+    ]
+    _caps(runtime).release_many(unsent)
 
 
 def _caps(runtime: Runtime) -> Caps:

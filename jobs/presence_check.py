@@ -1,8 +1,9 @@
 """What the gateway knows that delivery needs: who is active in the app right now, and the
 in-app copy of a notification for the users who have a live connection.
 
-Reads presence from Redis (one pipelined round trip per chunk); emits through the
-Socket.IO message queue. Never decides anything: core/delivery_rules.py does.
+Reads presence and live connections from Redis (pipelined: a constant number of round
+trips per chunk); emits through the Socket.IO message queue. Never decides anything:
+core/delivery_rules.py does.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def send_in_app_copies(runtime: Runtime, notifications: Sequence[Claimed]) -> in
     many were emitted. A failure here never stops the push."""
     try:
         context = context_for(runtime.settings, runtime.redis)
+        live = context.connections.live_users([n.user_id for n in notifications])
         emitted = 0
         for notification in notifications:
-            if context.connections.live_sids(notification.user_id):
+            if notification.user_id in live:
                 context.emit(
                     RealtimeEventType.NOTIFICATION.value,
                     in_app_payload(notification),

@@ -199,6 +199,30 @@ class ConnectionStore:
     def users_with_live_connections(self, user_ids: Sequence[str]) -> set[str]:
         return {user_id for user_id in user_ids if self.live_sids(user_id)}
 
+    def live_users(self, user_ids: Sequence[str]) -> set[str]:
+        """The users, among these, with a connection whose record is still alive (what
+        `live_sids` says one by one): two pipelined round trips, however many users."""
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id in users:
+            pipe.smembers(keys.rt_user_connections(self.prefix, user_id))
+        connections = [
+            (user_id, sid.decode())
+            for user_id, sids in zip(users, pipe.execute(), strict=True)
+            for sid in sids
+        ]
+        if not connections:
+            return set()
+        for _, sid in connections:
+            pipe.exists(keys.rt_connection(self.prefix, sid))
+        return {
+            user_id
+            for (user_id, _), alive in zip(connections, pipe.execute(), strict=True)
+            if alive
+        }
+
     def count_live(self, now: float) -> int:
         return int(self.redis.zcount(keys.rt_connections_by_expiry(self.prefix), f"({now}", "+inf"))
 
