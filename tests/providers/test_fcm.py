@@ -1,25 +1,30 @@
-"""pyfcm and google-auth, really, against the FCM v1 + OAuth stand-in: the message FCM would
-receive, each error's outcome, one OAuth token for many messages, one attempt each."""
+"""pyfcm, google-auth and aiohttp, really, against the FCM v1 + OAuth stand-in: the message
+FCM would receive, each error's outcome, one OAuth token for many messages, one attempt each,
+a bounded number in flight over reused connections."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pyfcm import FCMNotification
 
 from core.catalog import Priority
 from tests.providers.factories import fcm_token, push
+from tests.standins._http import Reply, Request
 from tests.standins.fcm import FCMStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import write_service_account
 from workers.providers.base import Outcome
-from workers.providers.fcm import FCM_CONCURRENCY, FCMProvider
+from workers.providers.fcm import FCM_CONCURRENCY, FCMProvider, android_config, data_as_strings
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +83,7 @@ def test_one_oauth_token_serves_many_messages_and_sends(
     assert {r.outcome for r in first + second} == {Outcome.SENT}
     assert fcm_standin.token_requests == 1
     assert fcm.token_fetches == 1
-    # The threads share one keep-alive pool (plus one connection for the OAuth request).
+    # One keep-alive pool serves both batches (plus one connection for the OAuth request).
     assert fcm_standin.connections_opened <= FCM_CONCURRENCY + 1
 
 
@@ -238,3 +243,112 @@ def test_nothing_logged_contains_a_token_or_a_body(
         fcm.send([push(fcm_token(1), body="secret body words"), push(fcm_token(2))])
     assert fcm_token(1) not in caplog.text and fcm_token(2) not in caplog.text
     assert "secret body words" not in caplog.text
+
+
+class _RecordingFCMStandIn(FCMStandIn):
+    """The FCM stand-in, also keeping each send's raw body and the headers that matter."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=directory)
+        self.raw: list[tuple[str | None, str | None, bytes]] = []
+
+    def handle(self, request: Request) -> Reply:
+        if request.path.endswith("/messages:send"):
+            with self._lock:
+                self.raw.append(
+                    (
+                        request.headers.get("content-type"),
+                        request.headers.get("authorization"),
+                        request.body,
+                    )
+                )
+        return super().handle(request)
+
+
+def test_fcm_receives_exactly_the_bytes_pyfcm_built_with_json_and_bearer_headers(
+    provider_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    standin = _RecordingFCMStandIn(tmp_path).start()
+    provider = FCMProvider(provider_settings(standin.client_env()))
+    message = push(fcm_token(1), data={"count": 3, "text": "héllo"}, collapse_key="c")
+    try:
+        [result] = provider.send([message])
+        pyfcm = FCMNotification(
+            service_account_file=str(standin.service_account_file), project_id=standin.project_id
+        )
+        expected = pyfcm.parse_payload(
+            fcm_token=message.token,
+            notification_title=message.title,
+            notification_body=message.body,
+            data_payload=data_as_strings(message.data),
+            android_config=android_config(message),
+        )
+    finally:
+        provider.close()
+        standin.stop()
+    assert result.outcome is Outcome.SENT
+    [(content_type, authorization, body)] = standin.raw
+    assert body == expected
+    assert content_type == "application/json"
+    assert authorization is not None and authorization.startswith("Bearer ya29.standin-")
+
+
+def test_messages_in_flight_are_bounded_and_connections_reused_across_sends(
+    fcm_standin: FCMStandIn, provider_settings: SettingsFactory
+) -> None:
+    fcm_standin.delay = 0.1
+    provider = FCMProvider(provider_settings(fcm_standin.client_env()), max_in_flight=4)
+    try:
+        started = time.monotonic()
+        batches = [provider.send([push(fcm_token(i), f"{b}-{i}") for i in range(8)]) for b in "abc"]
+        elapsed = time.monotonic() - started
+    finally:
+        provider.close()
+    assert {r.outcome for batch in batches for r in batch} == {Outcome.SENT}
+    assert elapsed >= 3 * 2 * 0.1 * 0.9  # 8 messages, 4 at a time: two rounds per batch
+    assert fcm_standin.connections_opened <= 4 + 1  # + the OAuth request's connection
+
+
+def test_batches_sent_at_once_share_one_bound_per_process(
+    fcm_standin: FCMStandIn, provider_settings: SettingsFactory
+) -> None:
+    fcm_standin.delay = 0.1
+    provider = FCMProvider(provider_settings(fcm_standin.client_env()), max_in_flight=4)
+    try:
+        provider.send([push(fcm_token(0), "warm")])
+        started = time.monotonic()
+        with ThreadPoolExecutor(2) as jobs:
+            batches = list(
+                jobs.map(
+                    lambda b: provider.send([push(fcm_token(i), f"{b}-{i}") for i in range(8)]),
+                    "ab",
+                )
+            )
+        elapsed = time.monotonic() - started
+    finally:
+        provider.close()
+    assert [len(batch) for batch in batches] == [8, 8]
+    assert {r.outcome for batch in batches for r in batch} == {Outcome.SENT}
+    assert elapsed >= 4 * 0.1 * 0.9  # 16 messages, 4 at a time, whichever batch they are in
+    assert fcm_standin.connections_opened <= 4 + 1
+
+
+def test_a_forked_process_sends_on_its_own_loop_and_connections(
+    fcm: FCMProvider, fcm_standin: FCMStandIn
+) -> None:
+    assert fcm.send([push(fcm_token(1), "parent")])[0].outcome is Outcome.SENT
+    read_end, write_end = os.pipe()
+    child = os.fork()  # as an RQ worker forks its work horse
+    if child == 0:
+        try:
+            [result] = fcm.send([push(fcm_token(2), "child")])
+            os.write(write_end, result.outcome.value.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child_outcome = pipe.read().decode()
+    os.waitpid(child, 0)
+    assert child_outcome == Outcome.SENT.value
+    assert fcm.send([push(fcm_token(3), "parent-again")])[0].outcome is Outcome.SENT
+    assert sorted(r.token for r in fcm_standin.received) == [fcm_token(i) for i in (1, 2, 3)]
