@@ -49,6 +49,9 @@ _PUSH_TYPES = {
 }
 MAX_PAYLOAD = 4096
 JWT_MAX_AGE = 3600  # Apple refuses provider tokens older than one hour
+# Provider tokens whose signature was checked once, as APNs itself keeps them: a client
+# reuses one token for 20 to 60 minutes, so a handful of entries is plenty.
+MAX_VERIFIED_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,18 @@ class _Stream:
     body: bytearray = field(default_factory=bytearray)
 
 
+@dataclass
+class _Connection:
+    """One client connection: its HTTP/2 state, requests being received, answers not yet due."""
+
+    number: int  # 1 for the first connection accepted since reset(), 2 next, ...
+    h2: H2Connection
+    writer: asyncio.StreamWriter
+    streams: dict[int, _Stream] = field(default_factory=dict)
+    due: dict[int, asyncio.TimerHandle] = field(default_factory=dict)  # stream id -> answer
+    flush_scheduled: bool = False
+
+
 class APNsStandIn:
     """Start with start(); point the client at it with `client_env()`; stop with stop()."""
 
@@ -88,6 +103,7 @@ class APNsStandIn:
         key_id: str = "KEYID12345",
         directory: Path | None = None,
         max_concurrent_streams: int = 1000,
+        validate_headers: bool = True,
     ) -> None:
         self.topic = topic
         self.team_id = team_id
@@ -97,7 +113,12 @@ class APNsStandIn:
         self.key_file = self.directory / f"AuthKey_{key_id}.p8"
         self.public_key = make_apns_key(self.key_file)
         self.max_concurrent_streams = max_concurrent_streams
+        # h2's checks of each received header block (names, pseudo-headers, connection
+        # headers), as Apple's server makes them. A quarter of the stand-in's CPU per request:
+        # the benchmark turns them off, since aioapns' h2 already checks what it sends.
+        self.validate_headers = validate_headers
         self.delay = 0.0  # seconds before each answer, applied per stream (streams overlap)
+        self.record = True  # off (benchmarks): keep no APNsRequest, so memory stays bounded
         self.host = "127.0.0.1"
         self.port = 0
         self._lock = threading.Lock()
@@ -110,6 +131,10 @@ class APNsStandIn:
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._active: dict[asyncio.StreamWriter, H2Connection] = {}
+        # Provider token -> its "iat", once its signature, key id and issuer were checked.
+        # Only the loop thread uses it, and an entry never goes stale (the age is checked on
+        # every request), so reset() leaves it alone.
+        self._verified_tokens: dict[str, Any] = {}
 
     # -- control -------------------------------------------------------------------
 
@@ -237,7 +262,16 @@ class APNsStandIn:
         with self._lock:
             self._connections += 1
             number = self._connections
-        conn = H2Connection(H2Configuration(client_side=False, header_encoding="utf-8"))
+        conn = H2Connection(
+            H2Configuration(
+                client_side=False,
+                header_encoding="utf-8",
+                validate_inbound_headers=self.validate_headers,
+                # Our own response headers are known to be valid: no checks, no rewriting.
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
+        )
         self._active[writer] = conn
         # As initial values, so that the limit holds before the client acknowledges it.
         conn.local_settings = Settings(
@@ -249,8 +283,8 @@ class APNsStandIn:
         )
         conn.initiate_connection()
         writer.write(conn.data_to_send())
-        streams: dict[int, _Stream] = {}
-        answering: set[asyncio.Task[None]] = set()
+        connection = _Connection(number, conn, writer)
+        streams = connection.streams
         try:
             while True:
                 data = await reader.read(65536)
@@ -274,59 +308,87 @@ class APNsStandIn:
                     elif isinstance(event, StreamEnded):
                         stream = streams.pop(event.stream_id, None)
                         if stream is not None:
-                            task = asyncio.create_task(
-                                self._answer(conn, writer, event.stream_id, stream, number)
-                            )
-                            answering.add(task)
-                            task.add_done_callback(answering.discard)
+                            self._request(connection, event.stream_id, stream)
                     elif isinstance(event, StreamReset):
                         streams.pop(event.stream_id, None)
                     elif isinstance(event, ConnectionTerminated):
                         break
+                # One write for the whole batch, answers given without delay included.
                 writer.write(conn.data_to_send())
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
         finally:
-            for task in answering:
-                task.cancel()
+            for handle in connection.due.values():
+                handle.cancel()
+            with self._lock:
+                self._in_progress -= len(connection.due)
+            connection.due.clear()
             self._active.pop(writer, None)
             writer.close()
 
-    async def _answer(
+    def _request(self, connection: _Connection, stream_id: int, stream: _Stream) -> None:
+        """A complete request: decide the answer now, send it `delay` seconds later."""
+        payload = _json_object(stream.body)
+        status, reason, timestamp_ms = self._decide(stream, payload)
+        request = None
+        if self.record:
+            request = APNsRequest(
+                token=stream.headers.get(":path", "").rsplit("/", 1)[-1],
+                headers=stream.headers,
+                payload=payload,
+                connection=connection.number,
+                status=status,
+                reason=reason,
+            )
+        delay = self.delay
+        with self._lock:
+            if request is not None:
+                self._received.append(request)
+            self._max_concurrent_seen = max(self._max_concurrent_seen, self._in_progress + 1)
+            if delay:
+                self._in_progress += 1
+        if not delay:  # the caller writes once for the whole batch of events
+            self._answer(connection, stream_id, stream, status, reason, timestamp_ms)
+            return
+        # A timer, not a task per stream: the answers of one batch fall due together, and
+        # one flush then writes them all.
+        connection.due[stream_id] = asyncio.get_running_loop().call_later(
+            delay, self._answer_due, connection, stream_id, stream, status, reason, timestamp_ms
+        )
+
+    def _answer_due(
         self,
-        conn: H2Connection,
-        writer: asyncio.StreamWriter,
+        connection: _Connection,
         stream_id: int,
         stream: _Stream,
-        connection_number: int,
+        status: int,
+        reason: str | None,
+        timestamp_ms: int | None,
     ) -> None:
-        status, reason, timestamp_ms = self._decide(stream)
-        payload: dict[str, Any] | None
-        try:
-            parsed = json.loads(stream.body) if stream.body else None
-            payload = parsed if isinstance(parsed, dict) else None
-        except ValueError:
-            payload = None
-        path = stream.headers.get(":path", "")
+        del connection.due[stream_id]
         with self._lock:
-            self._received.append(
-                APNsRequest(
-                    token=path.rsplit("/", 1)[-1],
-                    headers=dict(stream.headers),
-                    payload=payload,
-                    connection=connection_number,
-                    status=status,
-                    reason=reason,
-                )
-            )
-            self._in_progress += 1
-            self._max_concurrent_seen = max(self._max_concurrent_seen, self._in_progress)
-        try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-        finally:
-            with self._lock:
-                self._in_progress -= 1
+            self._in_progress -= 1
+        self._answer(connection, stream_id, stream, status, reason, timestamp_ms)
+        if not connection.flush_scheduled:
+            connection.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush, connection)
+
+    @staticmethod
+    def _flush(connection: _Connection) -> None:
+        connection.flush_scheduled = False
+        data = connection.h2.data_to_send()
+        if data and not connection.writer.is_closing():
+            connection.writer.write(data)
+
+    @staticmethod
+    def _answer(
+        connection: _Connection,
+        stream_id: int,
+        stream: _Stream,
+        status: int,
+        reason: str | None,
+        timestamp_ms: int | None,
+    ) -> None:
         apns_id = stream.headers.get("apns-id") or str(uuid.uuid4())
         body = b""
         if reason is not None:
@@ -338,14 +400,15 @@ class APNsStandIn:
         if body:
             headers += [("content-type", "application/json"), ("content-length", str(len(body)))]
         try:
-            conn.send_headers(stream_id, headers, end_stream=not body)
+            connection.h2.send_headers(stream_id, headers, end_stream=not body)
             if body:
-                conn.send_data(stream_id, body, end_stream=True)
-            writer.write(conn.data_to_send())
-        except (ProtocolError, ConnectionError, RuntimeError):
-            pass  # the client went away or reset the stream
+                connection.h2.send_data(stream_id, body, end_stream=True)
+        except ProtocolError:
+            pass  # the client reset the stream or is closing the connection
 
-    def _decide(self, stream: _Stream) -> tuple[int, str | None, int | None]:
+    def _decide(
+        self, stream: _Stream, payload: dict[str, Any] | None
+    ) -> tuple[int, str | None, int | None]:
         """Apple's checks, in Apple's order: path, auth, topic, token, headers, payload."""
         headers = stream.headers
         path = headers.get(":path", "")
@@ -378,18 +441,15 @@ class APNsStandIn:
             return 400, "PayloadEmpty", None
         if len(stream.body) > MAX_PAYLOAD:
             return 413, "PayloadTooLarge", None
-        try:
-            payload = json.loads(stream.body)
-        except ValueError:
+        if payload is None or not isinstance(payload.get("aps"), dict):
             return 400, "BadPayload", None
-        if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
-            return 400, "BadPayload", None
-        with self._lock:
-            rule = self._rules.get(token.lower())
-            if rule is not None and rule.remaining != 0:
-                if rule.remaining is not None:
-                    rule.remaining -= 1
-                return rule.status, rule.reason, rule.timestamp_ms
+        if self._rules:
+            with self._lock:
+                rule = self._rules.get(token.lower())
+                if rule is not None and rule.remaining != 0:
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return rule.status, rule.reason, rule.timestamp_ms
         return 200, None, None
 
     def _check_jwt(self, authorization: str | None) -> str | None:
@@ -398,21 +458,42 @@ class APNsStandIn:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return "InvalidProviderToken"
+        issued_at = self._verified_tokens.get(token)
+        if issued_at is None:
+            issued_at = self._verify_jwt(token)
+            if issued_at is None:
+                return "InvalidProviderToken"
+            if len(self._verified_tokens) >= MAX_VERIFIED_TOKENS:
+                self._verified_tokens.clear()
+            self._verified_tokens[token] = issued_at
+        if issued_at < time.time() - JWT_MAX_AGE:
+            return "ExpiredProviderToken"
+        return None
+
+    def _verify_jwt(self, token: str) -> Any:
+        """The token's "iat" if its ES256 signature, key id and issuer are ours, else None."""
         try:
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(
+            decoded = jwt.decode_complete(
                 token,
                 self.public_key,
                 algorithms=["ES256"],
                 options={"require": ["iss", "iat"], "verify_exp": False},
-                leeway=60,
+                leeway=60,  # an "iat" a little in the future is clock skew, more is refused
             )
-        except jwt.ImmatureSignatureError:
-            return "InvalidProviderToken"
         except jwt.PyJWTError:
-            return "InvalidProviderToken"
-        if header.get("kid") != self.key_id or claims.get("iss") != self.team_id:
-            return "InvalidProviderToken"
-        if claims["iat"] < time.time() - JWT_MAX_AGE:
-            return "ExpiredProviderToken"
+            return None
+        claims = decoded["payload"]
+        if decoded["header"].get("kid") != self.key_id or claims.get("iss") != self.team_id:
+            return None
+        return claims["iat"]
+
+
+def _json_object(body: bytes | bytearray) -> dict[str, Any] | None:
+    """The body as a JSON object, or None (empty, not JSON, or not an object)."""
+    if not body:
         return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import gzip
 import json
-import uuid
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from tests.standins._http import Reply, Request, StandInHTTPServer
+from tests.standins._http import JSON_CONTENT_TYPE, Reply, Request, StandInHTTPServer
 
 SEND_PATH = "/--/api/v2/push/send"
 RECEIPTS_PATH = "/--/api/v2/push/getReceipts"
 MAX_MESSAGES = 100
 MAX_RECEIPT_IDS = 1000
+_DEFAULT_EXPERIENCE = "@pulse/dating"
+# Tickets kept for getReceipts, oldest forgotten first (Expo keeps receipts for a day); far
+# above any test, it bounds a long benchmark's memory.
+MAX_TICKETS = 200_000
 
 _ERROR_MESSAGES = {
     "DeviceNotRegistered": "{token} is not a registered push notification recipient",
@@ -68,8 +72,14 @@ class ExpoStandIn(StandInHTTPServer):
         self._receipts_pending: set[str] = set()
         self._experiences: dict[str, str] = {}
         self._failure: _Failure | None = None
-        self._tickets: dict[str, str] = {}  # ticket id -> token
+        self._tickets: dict[str, str] = {}  # ticket id -> token, oldest first
         self._received: list[ExpoRequest] = []
+        # Ticket ids in UUID v4 shape, unique per server: a random stem and a serial number,
+        # because a uuid4() per message cost more than the rest of the request.
+        stem = secrets.token_hex(9)
+        self._ticket_stem = f"{stem[:8]}-{stem[8:12]}-4{stem[12:15]}-a{stem[15:]}-"
+        self._next_ticket = 0
+        self._first_ticket = 0  # the oldest serial number that may still be in _tickets
 
     def client_env(self) -> dict[str, str]:
         env = {"EXPO_PUSH_HOST": self.url}
@@ -139,8 +149,11 @@ class ExpoStandIn(StandInHTTPServer):
         payload, reply = self._parse(request)
         if reply is None:
             reply = self._answer(request, payload)
-        with self._lock:
-            self._received.append(ExpoRequest(request.path, request.headers, payload, reply.status))
+        if self.record:
+            with self._lock:
+                self._received.append(
+                    ExpoRequest(request.path, request.headers, payload, reply.status)
+                )
         if "gzip" in request.headers.get("accept-encoding", "") and len(reply.body) > 512:
             reply.body = gzip.compress(reply.body)
             reply.headers["Content-Encoding"] = "gzip"
@@ -185,46 +198,57 @@ class ExpoStandIn(StandInHTTPServer):
 
     def _send(self, payload: Any) -> Reply:
         messages = payload if isinstance(payload, list) else [payload]
-        recipients = 0
+        tokens: list[str] = []
         for index, message in enumerate(messages):
             if not isinstance(message, dict) or "to" not in message:
                 return _errors(400, "VALIDATION_ERROR", f'"[{index}].to" is required')
             if "data" in message and not isinstance(message["data"], dict):
                 return _errors(400, "VALIDATION_ERROR", f'"[{index}].data" must be of type object')
             to = message["to"]
-            recipients += len(to) if isinstance(to, list) else 1
-        if recipients > MAX_MESSAGES:
+            if isinstance(to, list):
+                tokens.extend(to)
+            else:
+                tokens.append(to)
+        if len(tokens) > MAX_MESSAGES:
             return _errors(
                 400,
                 "PUSH_TOO_MANY_NOTIFICATIONS",
                 f"You are trying to send more than {MAX_MESSAGES} push notifications in one "
                 "request",
             )
-        tokens = [
-            t for m in messages for t in (m["to"] if isinstance(m["to"], list) else [m["to"]])
-        ]
         with self._lock:
-            projects: dict[str, list[str]] = {}
-            for token in tokens:
-                projects.setdefault(self._experiences.get(token, "@pulse/dating"), []).append(token)
-            if len(projects) > 1:
-                return _errors(
-                    400,
-                    "PUSH_TOO_MANY_EXPERIENCE_IDS",
-                    "All push notification messages in the same request must be for the same "
-                    "project; separate your push notifications by project.",
-                    details=projects,
-                )
-            tickets = []
+            if self._experiences:
+                projects: dict[str, list[str]] = {}
+                for token in tokens:
+                    project = self._experiences.get(token, _DEFAULT_EXPERIENCE)
+                    projects.setdefault(project, []).append(token)
+                if len(projects) > 1:
+                    return _errors(
+                        400,
+                        "PUSH_TOO_MANY_EXPERIENCE_IDS",
+                        "All push notification messages in the same request must be for the "
+                        "same project; separate your push notifications by project.",
+                        details=projects,
+                    )
+            tickets: list[str] = []  # each ticket as JSON text
             for token in tokens:
                 code = self._ticket_errors.get(token)
                 if code:
-                    tickets.append(_error_item(code, token))
+                    tickets.append(json.dumps(_error_item(code, token)))
                     continue
-                ticket_id = str(uuid.uuid4())
+                ticket_id = self._ticket_id(self._next_ticket)
+                self._next_ticket += 1
                 self._tickets[ticket_id] = token
-                tickets.append({"status": "ok", "id": ticket_id})
-        return Reply.json(200, {"data": tickets})
+                # The id is hex and dashes: no escaping, so no json.dumps per ticket.
+                tickets.append(f'{{"status": "ok", "id": "{ticket_id}"}}')
+            while len(self._tickets) > MAX_TICKETS:  # forget the oldest, by serial number
+                self._tickets.pop(self._ticket_id(self._first_ticket), None)
+                self._first_ticket += 1
+        body = f'{{"data": [{", ".join(tickets)}]}}'.encode()
+        return Reply(200, body, {"Content-Type": JSON_CONTENT_TYPE})
+
+    def _ticket_id(self, serial: int) -> str:
+        return f"{self._ticket_stem}{serial:012x}"
 
     def _receipts(self, payload: Any) -> Reply:
         ids = payload.get("ids") if isinstance(payload, dict) else None

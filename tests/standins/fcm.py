@@ -7,12 +7,12 @@ but the test process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import jwt
 
-from tests.standins._http import Reply, Request, StandInHTTPServer
+from tests.standins._http import JSON_CONTENT_TYPE, Reply, Request, StandInHTTPServer
 from tests.standins.keys import write_service_account
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # what google-auth puts in "aud"
@@ -31,6 +31,7 @@ _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 _FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:-]{100,4096}$")
 _TTL = re.compile(r"^\d+(\.\d{1,9})?s$")
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+_DATA_KEYS_RESERVED = frozenset({"from", "notification", "message_type"})
 
 # errorCode -> (HTTP status, google.rpc status, message) as FCM sends them.
 ERRORS: dict[str, tuple[int, str, str]] = {
@@ -139,6 +140,9 @@ class FCMStandIn(StandInHTTPServer):
         self._rules: dict[str, _Rule] = {}
         self._received: list[FCMRequest] = []
         self._token_requests = 0
+        # Message ids as FCM shapes them ("0:<time>%<16 hex>"), unique without a uuid4 each.
+        self._id_prefix = secrets.token_hex(4)
+        self._id_serial = itertools.count()
 
     def start(self) -> FCMStandIn:
         super().start()
@@ -269,13 +273,19 @@ class FCMStandIn(StandInHTTPServer):
             return _invalid("message", "Invalid JSON payload received. Missing message.")
         reply = self._validate(message, len(request.body))
         device = message.get("token")
-        if reply is None:
+        if reply is None and self._rules:
             reply = self._programmed(device)
         if reply is None:
-            name = f"projects/{project}/messages/0:{time.time_ns()}%{uuid.uuid4().hex[:16]}"
-            reply = Reply.json(200, {"name": name})
-        with self._lock:
-            self._received.append(FCMRequest(device, message, reply.status))
+            name = (
+                f"projects/{project}/messages/0:{time.time_ns() // 1000}"
+                f"%{self._id_prefix}{next(self._id_serial):08x}"
+            )
+            # The name is plain ASCII (the project matched ours): no json.dumps needed.
+            body = b'{"name": "%s"}' % name.encode()
+            reply = Reply(200, body, {"Content-Type": JSON_CONTENT_TYPE})
+        if self.record:
+            with self._lock:
+                self._received.append(FCMRequest(device, message, reply.status))
         return reply
 
     def _validate(self, message: dict[str, Any], size: int) -> Reply | None:
@@ -291,7 +301,7 @@ class FCMStandIn(StandInHTTPServer):
                     f"message.data[{index}].value",
                     f"Invalid value at 'message.data[{index}].value' (TYPE_STRING), {value}",
                 )
-            if key in ("from", "notification", "message_type") or key.startswith(("google", "gcm")):
+            if key in _DATA_KEYS_RESERVED or key.startswith(("google", "gcm")):
                 return _invalid("message.data", f"Invalid data payload key: {key}")
         android = message.get("android", {})
         if not isinstance(android, dict):
