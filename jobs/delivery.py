@@ -109,7 +109,10 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         # only a claim that sent nothing (a deferral, a hold) gives its attempt back.
         reached = devices_already_reached(session, [row.id for row in claimed if row.attempts > 1])
     if runtime.settings.delivery_rules_enabled:
-        gate = apply_rules(runtime, claimed, facts, now, active_in_app(runtime, users))
+        delivered_before = {notification_id for notification_id, _ in reached}
+        gate = apply_rules(
+            runtime, claimed, facts, now, active_in_app(runtime, users), delivered_before
+        )
         send_in_app_copies(runtime, _shown_in_app_now(claimed, gate))
     else:
         gate = GateOutcome(to_send=list(claimed))

@@ -8,7 +8,7 @@ by every worker; each is one pipelined round trip per chunk, not one per notific
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,8 +69,13 @@ def apply_rules(
     facts: dict[str, UserFacts],
     now: datetime,
     is_active_in_app: Callable[[str], bool],
+    delivered_before: Set[uuid.UUID] = frozenset(),
 ) -> GateOutcome:
     """Sort a claimed chunk (most urgent first) into send now, hold, defer or suppress.
+
+    A notification counts once, however often it is tried: a retry (attempts > 1) has
+    already opened its batch window, so it never joins it; one that reached a device in an
+    earlier attempt (`delivered_before`) keeps the caps it took then, so it takes none.
 
     Each Redis-backed step (batch windows, then caps) is one pipelined round trip for the
     whole chunk, its commands in the chunk's order: the first of two notifications with one
@@ -91,7 +96,13 @@ def apply_rules(
         if closes is not None:
             p.held = (key, at_least(closes, now))
 
-    counted = [p for p in pending if p.undecided and counts_against_caps(p.priority)]
+    counted = [
+        p
+        for p in pending
+        if p.undecided
+        and counts_against_caps(p.priority)
+        and p.notification.id not in delivered_before
+    ]
     requests = [
         (p.notification.user_id, p.notification.notification_type, cap_windows(now, p.timezone))
         for p in counted
@@ -162,7 +173,7 @@ def _check(
             summary = render_summary(notification_type, notification.data, count, user.locale)
             if count > 1 and summary is not None:
                 outcome.texts[notification.id] = summary
-        else:
+        elif notification.attempts == 1:
             pending.window_key = key
     return pending
 

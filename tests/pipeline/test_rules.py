@@ -221,6 +221,32 @@ def test_a_push_that_reached_no_device_does_not_use_the_cap(make_pipeline, apns_
     assert detail(pipeline, after)["status"] == "sent"
 
 
+def test_a_retry_after_a_partial_send_takes_no_second_cap(
+    make_pipeline, apns_standin, expo_standin, db_session
+):
+    pipeline = make_pipeline(FREQUENCY_CAP_PER_TYPE_HOUR="1")
+    pipeline.register("alice", APNS_DEVICE, "ios")
+    pipeline.register("alice", EXPO_DEVICE, "ios")
+    apns_standin.respond(APNS_DEVICE, 503, "ServiceUnavailable", times=1)
+
+    retried = pipeline.send(target={"user_ids": ["alice"]})
+    pipeline.work()
+    make_due(db_session)
+    pipeline.sweep()
+    pipeline.work()
+    over_the_cap = pipeline.send(target={"user_ids": ["alice"]})
+    pipeline.work()
+
+    found = detail(pipeline, retried)
+    assert (found["status"], found["attempts"]) == ("sent", 2)
+    assert len(apns_standin.received) == 2 and len(expo_standin.messages) == 1
+    # The one push the hourly cap allows is the retried one, counted once.
+    assert (detail(pipeline, over_the_cap)["status"], detail(pipeline, over_the_cap)["reason"]) == (
+        "scheduled",
+        "frequency_cap",
+    )
+
+
 # 4. Batching -------------------------------------------------------------------------
 
 
@@ -440,3 +466,22 @@ def test_match_expiring_expires_with_its_match(pipeline, apns_standin, db_sessio
     assert datetime.fromisoformat(found["expires_at"]) == match.expires_at
     assert detail(pipeline, response)["status"] == "expired"
     assert apns_standin.received == []
+
+
+def test_a_retried_message_is_sent_not_held_by_the_window_it_opened(
+    make_pipeline, apns_standin, db_session
+):
+    pipeline = make_pipeline(NOTIFICATION_BATCH_WINDOW="60", FREQUENCY_CAP_PER_TYPE_HOUR="100")
+    pipeline.register("alice", APNS_DEVICE, "ios")
+    apns_standin.respond(APNS_DEVICE, 503, "ServiceUnavailable", times=1)
+
+    first = message(pipeline)
+    pipeline.work()
+    make_due(db_session)
+    pipeline.sweep()
+    pipeline.work()
+
+    found = detail(pipeline, first)
+    assert (found["status"], found["attempts"], found["reason"]) == ("sent", 2, None)
+    assert [r.status for r in apns_standin.received] == [503, 200]
+    assert rows(db_session, "status IN ('batched', 'scheduled')") == []
