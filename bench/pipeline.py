@@ -185,8 +185,19 @@ def start_processes(env: dict[str, str], workers: int, port: int) -> list[subpro
     raise RuntimeError("the API did not become ready")
 
 
-def seed(stack: Stack, users: int, settings_env: dict[str, str]) -> int:
-    """Users with 1 to 3 devices each, across the three providers; returns the device count."""
+def parse_mix(text: str) -> dict[Provider, float]:
+    """"apns:fcm:expo" weights, e.g. "2:2:1"."""
+    weights = [float(w) for w in text.split(":")]
+    if len(weights) != 3 or min(weights) < 0 or sum(weights) <= 0:
+        raise argparse.ArgumentTypeError("--mix takes three weights apns:fcm:expo, e.g. 2:2:1")
+    return dict(zip((Provider.APNS, Provider.FCM, Provider.EXPO), weights, strict=True))
+
+
+def seed(
+    stack: Stack, users: int, settings_env: dict[str, str], mix: dict[Provider, float]
+) -> dict[str, int]:
+    """Users with 1 to 3 devices each, across the three providers in the proportions of
+    `mix`; returns the device count per provider."""
     cipher = TokenCipher(
         tuple(settings_env["TOKEN_ENCRYPTION_KEY"].split(",")), settings_env["TOKEN_HASH_KEY"]
     )
@@ -196,7 +207,7 @@ def seed(stack: Stack, users: int, settings_env: dict[str, str]) -> int:
         user_id = f"bench-user-{index:06d}"
         user_rows.append({"id": user_id})
         for device in range(rng.randint(1, 3)):
-            provider = rng.choice(list(Provider))
+            provider = rng.choices(list(mix), weights=list(mix.values()))[0]
             serial = index * 4 + device
             token = {
                 Provider.APNS: f"{serial:064x}",
@@ -223,7 +234,7 @@ def seed(stack: Stack, users: int, settings_env: dict[str, str]) -> int:
             ),
             token_rows,
         )
-    return len(token_rows)
+    return {p.value: sum(t["provider"] == p.value for t in token_rows) for p in mix}
 
 
 def send(stack: Stack, user_ids: list[str]) -> None:
@@ -454,6 +465,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--delay", type=float, default=0.030, help="stand-in answer delay, seconds")
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        default="2:2:1",
+        help="devices per provider, apns:fcm:expo weights (default 2:2:1: Expo allows 600"
+        " pushes a second per project, so at 2,000 deliveries a second its share must stay"
+        " under 30%%; 1:1:1 makes Expo's limit the bound)",
+    )
     parser.add_argument("--offered", type=int, default=1_000, help="notifications a second offered")
     parser.add_argument("--offered-seconds", type=int, default=20)
     parser.add_argument("--baseline-notifications", type=int, default=1_000)
@@ -507,8 +526,9 @@ def main() -> None:
                 token=mint_token(load_settings(env), "bench", Role.SERVICE),
                 standins_pid=int(provider_env["BENCH_STANDINS_PID"]),
             )
-            devices = seed(stack, arguments.users, env)
-            say(f"seeded {arguments.users} users with {devices} devices")
+            devices = seed(stack, arguments.users, env, arguments.mix)
+            say(f"seeded {arguments.users} users with devices {devices}")
+            results["devices"] = devices
             user_ids = [f"bench-user-{i:06d}" for i in range(arguments.users)]
             scenarios = {
                 "baseline": lambda: baseline(stack, user_ids, arguments.baseline_notifications),

@@ -44,21 +44,24 @@ def default_preference(notification_type: NotificationType) -> TypePreference:
     )
 
 
+def effective_preference(
+    notification_type: NotificationType, overrides: Mapping[str, bool]
+) -> TypePreference:
+    """One type's stored flags over its defaults."""
+    if not overrides:
+        return default_preference(notification_type)
+    preference = default_preference(notification_type)
+    return TypePreference(
+        notification_type,
+        **{flag: overrides.get(flag, getattr(preference, flag)) for flag in FLAGS},
+    )
+
+
 def effective_preferences(
     stored: Mapping[NotificationType, Mapping[str, bool]],
 ) -> list[TypePreference]:
     """Every type of the catalogue, in catalogue order, with stored flags over the defaults."""
-    result = []
-    for notification_type in NotificationType:
-        preference = default_preference(notification_type)
-        overrides = stored.get(notification_type, {})
-        result.append(
-            TypePreference(
-                notification_type,
-                **{flag: overrides.get(flag, getattr(preference, flag)) for flag in FLAGS},
-            )
-        )
-    return result
+    return [effective_preference(t, stored.get(t, {})) for t in NotificationType]
 
 
 def effective_quiet_hours(

@@ -65,7 +65,6 @@ RETRYABLE = frozenset({Outcome.TRANSIENT, Outcome.CREDENTIALS_ERROR})
 class Attempt:
     """One message to one device, with what it needs to be recorded afterwards."""
 
-    delivery_id: uuid.UUID
     notification_id: uuid.UUID
     token: ActiveToken
     message: PushMessage
@@ -164,20 +163,19 @@ def _plan(
             except ValueError:
                 log.error("event=token_undecryptable token_id=%s", token.id)
                 continue
-            delivery_id = uuid.uuid4()
             message = _message(
-                delivery_id,
+                token.id,
                 notification,
                 device_token,
                 gate.texts.get(notification.id),
                 gate.batch_keys.get(notification.id),
             )
-            attempts.append(Attempt(delivery_id, notification.id, token, message))
+            attempts.append(Attempt(notification.id, token, message))
     return attempts, already_sent
 
 
 def _message(
-    delivery_id: uuid.UUID,
+    token_id: uuid.UUID,
     notification: Claimed,
     device_token: str,
     text: Text | None,
@@ -189,7 +187,9 @@ def _message(
         "type": notification.notification_type,
     }
     return PushMessage(
-        ref=str(delivery_id),
+        # One attempt per notification and device in a job; the row's id comes from the
+        # database when the attempt is recorded.
+        ref=f"{notification.id}:{token_id}",
         token=device_token,
         title=text.title if text else notification.title,
         body=text.body if text else notification.body,
@@ -297,7 +297,6 @@ def _settle(
 
 def _delivery_record(attempt: Attempt, result: PushResult) -> DeliveryRecord:
     return DeliveryRecord(
-        id=attempt.delivery_id,
         notification_id=attempt.notification_id,
         token_id=attempt.token.id,
         provider=attempt.token.provider,

@@ -16,7 +16,7 @@ from core.batching import COUNT_FIELD, batch_key, is_summary
 from core.caps import FREQUENCY_CAP, CapWindows, OverCap, cap_windows, counts_against_caps, over_cap
 from core.catalog import NotificationStatus, NotificationType, Priority
 from core.delivery_rules import Action, at_least, before_send
-from core.preferences import TypePreference, effective_preferences, effective_quiet_hours
+from core.preferences import TypePreference, effective_preference, effective_quiet_hours
 from core.templates import DEFAULT_LOCALE, Text, render_summary
 from jobs.batching import BatchWindows
 from jobs.caps import Caps
@@ -35,9 +35,8 @@ class GateOutcome:
 
 
 def preference_for(notification_type: NotificationType, user: UserFacts) -> TypePreference:
-    stored = {notification_type: user.stored_preferences.get(notification_type.value, {})}
-    return next(
-        p for p in effective_preferences(stored) if p.notification_type is notification_type
+    return effective_preference(
+        notification_type, user.stored_preferences.get(notification_type.value, {})
     )
 
 

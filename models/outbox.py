@@ -249,11 +249,11 @@ def settle(session: Session, settlements: Sequence[Settlement], now: datetime) -
 RECORD = text(
     """
     INSERT INTO notification_deliveries (
-        id, notification_id, token_id, provider, status, provider_message_id, error_reason,
+        notification_id, token_id, provider, status, provider_message_id, error_reason,
         latency_ms, attempt, created_at, updated_at
     )
     SELECT d.*, 1, :now, :now FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:notification_ids AS uuid[]), CAST(:token_ids AS uuid[]),
+        CAST(:notification_ids AS uuid[]), CAST(:token_ids AS uuid[]),
         CAST(:providers AS text[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]),
         CAST(:errors AS text[]), CAST(:latencies AS integer[])
     ) AS d
@@ -263,7 +263,8 @@ RECORD = text(
 
 @dataclass(frozen=True)
 class DeliveryRecord:
-    id: uuid.UUID
+    """One provider attempt to write; its row id is the database's (gen_random_uuid)."""
+
     notification_id: uuid.UUID
     token_id: uuid.UUID
     provider: str
@@ -280,7 +281,6 @@ def record_deliveries(session: Session, records: Sequence[DeliveryRecord], now: 
     session.execute(
         RECORD,
         {
-            "ids": [str(r.id) for r in records],
             "notification_ids": [str(r.notification_id) for r in records],
             "token_ids": [str(r.token_id) for r in records],
             "providers": [r.provider for r in records],
