@@ -51,7 +51,8 @@ def create_app(
         # Fail open: if Redis is down the API keeps answering (Flask-Limiter logs it).
         RATELIMIT_SWALLOW_ERRORS=True,
     )
-    db.configure(settings.database_url)
+    # A connection per gunicorn thread (the Procfile runs 8) without overflow churn.
+    db.configure(settings.database_url, pool_size=10)
     app.extensions["pulse.redis"] = connect_redis(settings.redis_url)
     app.extensions["pulse.token_cipher"] = TokenCipher(
         settings.token_encryption_keys, settings.token_hash_key

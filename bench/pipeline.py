@@ -340,6 +340,15 @@ def percentiles(stack: Stack) -> dict[str, float]:
     }
 
 
+def retried(stack: Stack) -> dict[str, int]:
+    """Attempts that did not go through, by provider and error (a retry follows each)."""
+    rows = stack.sql(
+        "SELECT provider, error_reason, count(*) FROM notification_deliveries"
+        " WHERE status <> 'sent' GROUP BY provider, error_reason"
+    )
+    return {f"{provider}:{error}": count for provider, error, count in rows}
+
+
 def delivered(stack: Stack) -> int:
     [(count,)] = stack.sql("SELECT count(*) FROM notification_deliveries WHERE status = 'sent'")
     return count
@@ -381,6 +390,7 @@ def throughput(stack: Stack, user_ids: list[str], notifications: int) -> dict[st
         "elapsed_s": elapsed,
         "deliveries_per_s": count / elapsed,
         **percentiles(stack),
+        "not_sent_attempts": retried(stack),
         "worker_memory": sampler.summary(),
     }
 

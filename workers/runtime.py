@@ -64,7 +64,9 @@ def configure(settings: Settings, *, configure_database: bool = True) -> Runtime
     if _current is not None:
         _current.close()
     if configure_database:
-        db.configure(settings.database_url)
+        # Every part of a delivery job holds a connection at once; a pool smaller than that
+        # would open and close an overflow connection (a PostgreSQL backend) per session.
+        db.configure(settings.database_url, pool_size=settings.delivery_concurrency + 2)
     _current = Runtime(
         settings=settings,
         # RQ keeps blocking reads open longer than the API's socket timeout allows.

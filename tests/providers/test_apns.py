@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -221,6 +222,23 @@ def test_500_messages_travel_as_concurrent_streams(
     assert apns_standin.max_concurrent_seen > 10
     assert apns_standin.connections_opened == 1
     assert elapsed < 10  # 500 sequential round trips would take 15 s
+
+
+def test_batches_sent_at_once_from_several_threads_share_the_http2_window(
+    apns: APNsProvider, apns_standin: APNsStandIn
+) -> None:
+    # A delivery job sends its parts at once; 8 batches of 3 KB payloads are far more than
+    # one connection's 64 KiB window, which all batches share.
+    apns_standin.delay = 0.03
+    body = "x" * 3000
+    batches = [
+        [push(apns_token(part * 100 + i), f"p{part}-{i}", body=body) for i in range(40)]
+        for part in range(8)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = [r for batch in pool.map(apns.send, batches) for r in batch]
+    assert len(results) == 320
+    assert {(r.outcome, r.error) for r in results} == {(Outcome.SENT, None)}
 
 
 def test_error_bodies_keep_flowing_past_the_http2_window(

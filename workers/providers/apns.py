@@ -146,9 +146,8 @@ def build_payload(message: PushMessage) -> dict[str, Any]:
     return {"aps": aps, **message.data}
 
 
-def build_request(message: PushMessage) -> tuple[NotificationRequest, int]:
-    """The request and its payload's size; raises ValueError when the message can never
-    be sent as it is."""
+def build_request(message: PushMessage) -> NotificationRequest:
+    """Raises ValueError when the message can never be sent as it is."""
     payload = build_payload(message)
     # Measured exactly as aioapns will serialize it.
     size = len(json.dumps(payload, ensure_ascii=False).encode())
@@ -164,7 +163,7 @@ def build_request(message: PushMessage) -> tuple[NotificationRequest, int]:
         collapse_key=collapse_id(message.collapse_key) if message.collapse_key else None,
         push_type=PushType.ALERT,
     )
-    return request, size
+    return request
 
 
 @dataclass
@@ -175,37 +174,6 @@ class _Running:
     loop: BackgroundLoop
     client: APNs
     connecting: asyncio.Future[APNsBaseClientProtocol] | None = None  # the one dial in progress
-
-
-class _ByteBudget:
-    """Caps request bytes in flight below HTTP/2's initial 64 KiB window: aioapns turns a
-    full window into a FlowControlError after the headers are sent, stranding the stream."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._waiting = 0
-        self._changed = asyncio.Condition()
-
-    async def acquire(self, size: int) -> None:
-        if self._waiting == 0 and (self.used == 0 or self.used + size <= self.limit):
-            self.used += size  # the common case: room now, no lock, no wait
-            return
-        async with self._changed:
-            self._waiting += 1
-            try:
-                await self._changed.wait_for(
-                    lambda: self.used == 0 or self.used + size <= self.limit
-                )
-            finally:
-                self._waiting -= 1
-            self.used += size
-
-    async def release(self, size: int) -> None:
-        self.used -= size
-        if self._waiting:
-            async with self._changed:
-                self._changed.notify_all()
 
 
 class APNsProvider:
@@ -220,7 +188,6 @@ class APNsProvider:
         connect_timeout: float = 5.0,
         request_timeout: float = 10.0,
         batch_timeout: float = 30.0,
-        in_flight_bytes: int = 48 * 1024,
     ) -> None:
         missing = [
             name
@@ -241,7 +208,6 @@ class APNsProvider:
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._batch_timeout = batch_timeout
-        self._in_flight_bytes = in_flight_bytes
         self._lock = threading.Lock()
         self._running: _Running | None = None
 
@@ -315,7 +281,7 @@ class APNsProvider:
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
         started = time.monotonic()
         results: list[PushResult | None] = [None] * len(messages)
-        to_send: list[tuple[int, PushMessage, tuple[NotificationRequest, int]]] = []
+        to_send: list[tuple[int, PushMessage, NotificationRequest]] = []
         for index, message in enumerate(messages):
             try:
                 to_send.append((index, message, build_request(message)))
@@ -342,23 +308,23 @@ class APNsProvider:
         return final
 
     async def _send_all(
-        self, running: _Running, batch: list[tuple[PushMessage, tuple[NotificationRequest, int]]]
+        self, running: _Running, batch: list[tuple[PushMessage, NotificationRequest]]
     ) -> list[PushResult]:
+        """At most max_in_flight lanes, each sending the batch's next message when its last
+        one is answered (the HTTP/2 window paces the bodies: apns_transport)."""
         deadline = time.monotonic() + self._batch_timeout
-        slots = asyncio.Semaphore(self._max_in_flight)
-        budget = _ByteBudget(self._in_flight_bytes)
         unreachable: list[str] = []  # set once a connection cannot be made: fail the rest fast
+        waiting = iter(enumerate(batch))
+        answered: dict[int, PushResult] = {}
 
-        async def one(message: PushMessage, sized: tuple[NotificationRequest, int]) -> PushResult:
-            request, size = sized
-            async with slots:
-                await budget.acquire(size)
-                try:
-                    return await self._send_one(running, message, request, deadline, unreachable)
-                finally:
-                    await budget.release(size)
+        async def lane() -> None:
+            for index, (message, request) in waiting:
+                answered[index] = await self._send_one(
+                    running, message, request, deadline, unreachable
+                )
 
-        return list(await asyncio.gather(*(one(m, r) for m, r in batch)))
+        await asyncio.gather(*(lane() for _ in range(min(len(batch), self._max_in_flight))))
+        return [answered[index] for index in range(len(batch))]
 
     @staticmethod
     async def _connection(running: _Running, timeout: float) -> APNsBaseClientProtocol:

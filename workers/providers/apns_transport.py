@@ -6,17 +6,20 @@ decides what an APNs answer means (that is `apns.classify_apns`) and never logs 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
+import time
 from typing import Any, ClassVar
 
-from aioapns.common import NotificationResult
+from aioapns.common import NotificationRequest, NotificationResult
 from aioapns.connection import (
     APNsDevelopmentClientProtocol,
     APNsProductionClientProtocol,
     APNsTLSClientProtocol,
     AuthorizationHeaderProvider,
 )
+from aioapns.exceptions import ConnectionClosed
 from h2.events import (
     ConnectionTerminated,
     DataReceived,
@@ -24,6 +27,7 @@ from h2.events import (
     ResponseReceived,
     StreamEnded,
     StreamReset,
+    WindowUpdated,
 )
 from hpack import Encoder
 
@@ -54,9 +58,12 @@ class PulseAPNsProtocol(APNsTLSClientProtocol):
     (e) aioapns signs a new provider JWT for every new connection; reconnecting more often
     than every 20 minutes then earns 429 TooManyProviderTokenUpdates, so all connections
     of a process share one JWT (renewed every 30 minutes by aioapns' own provider).
-    Cost per request: (f) aioapns writes to the TLS transport once per request; here the
-    frames of every request started in one loop turn leave in one write; (g) headers are
-    HPACK-encoded without Huffman and h2 does not re-validate the headers aioapns builds.
+    (f) aioapns sends a body whatever the HTTP/2 flow-control window holds, and a full
+    window is a FlowControlError with the headers already sent; here the body waits for
+    the peer's WINDOW_UPDATE. Cost per request: (g) aioapns writes to the TLS transport
+    once per request; here the frames of every request started in one loop turn leave in
+    one write; (h) headers are HPACK-encoded without Huffman and h2 does not re-validate
+    the headers aioapns builds.
     """
 
     INACTIVITY_TIME = INACTIVITY_SECONDS
@@ -70,9 +77,69 @@ class PulseAPNsProtocol(APNsTLSClientProtocol):
         self.conn.config.validate_outbound_headers = False
         self.conn.config.normalize_outbound_headers = False
         self._flush_scheduled = False
+        self._window_waiters: list[asyncio.Future[None]] = []
         self._statuses: dict[int, str] = {}
         self._response_ids: dict[int, str] = {}
         self._bodies: dict[int, bytearray] = {}
+
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        """aioapns' request, its body held back until the flow-control window has room."""
+        stream_id = await self.free_channels.acquire()
+        body = json.dumps(request.message, ensure_ascii=False).encode()
+        try:
+            self.conn.send_headers(stream_id=stream_id, headers=self._headers(request))
+            while self.conn.local_flow_control_window(stream_id) < len(body):
+                if self.transport is None or self.transport.is_closing():
+                    raise ConnectionClosed()
+                waiter = self.loop.create_future()
+                self._window_waiters.append(waiter)
+                await waiter
+            self.conn.send_data(stream_id=stream_id, data=body, end_stream=True)
+        except BaseException:
+            self._abandon(stream_id)
+            raise
+        self.flush()
+        future: asyncio.Future[NotificationResult] = self.loop.create_future()
+        self.requests[request.notification_id] = future
+        self.request_streams[stream_id] = request.notification_id
+        return await future
+
+    def _headers(self, request: NotificationRequest) -> list[tuple[str, str]]:
+        """The headers aioapns 4.0 sends (aioapns.connection.APNsBaseClientProtocol)."""
+        headers = [
+            (":method", "POST"),
+            (":scheme", "https"),
+            (":path", f"/3/device/{request.device_token}"),
+            ("host", self.APNS_SERVER),
+            ("apns-id", request.notification_id),
+            ("apns-topic", request.apns_topic or self.apns_topic),
+        ]
+        if request.time_to_live is not None:
+            headers.append(("apns-expiration", str(int(time.time()) + request.time_to_live)))
+        if request.priority is not None:
+            headers.append(("apns-priority", str(request.priority)))
+        if request.collapse_key is not None:
+            headers.append(("apns-collapse-id", request.collapse_key))
+        if request.push_type is not None:
+            headers.append(("apns-push-type", request.push_type.value))
+        if self.auth_provider:
+            headers.append(("authorization", self.auth_provider.get_header()))
+        return headers
+
+    def _abandon(self, stream_id: int) -> None:
+        """A stream whose body will never be sent: reset it and give its slot back."""
+        try:
+            self.conn.reset_stream(stream_id)
+            self.flush()
+        except Exception:  # the connection is already gone; nothing to tell the peer
+            pass
+        self.free_channels.release()
+
+    def _wake_window_waiters(self) -> None:
+        waiters, self._window_waiters = self._window_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         for event in self.conn.receive_data(data):
@@ -89,8 +156,11 @@ class PulseAPNsProtocol(APNsTLSClientProtocol):
                 self._finish(event.stream_id, reset=False)
             elif isinstance(event, StreamReset):
                 self._finish(event.stream_id, reset=True)
+            elif isinstance(event, WindowUpdated):
+                self._wake_window_waiters()
             elif isinstance(event, RemoteSettingsChanged):
                 self.on_remote_settings_changed(event.changed_settings)
+                self._wake_window_waiters()  # a new initial window size
             elif isinstance(event, ConnectionTerminated):
                 self.on_connection_terminated(event)
         self.flush()
@@ -112,6 +182,7 @@ class PulseAPNsProtocol(APNsTLSClientProtocol):
         for notification_id, future in list(self.requests.items()):
             if future.done():
                 del self.requests[notification_id]
+        self._wake_window_waiters()  # they find the connection closed
         super().connection_lost(exc)
 
     def _finish(self, stream_id: int, *, reset: bool) -> None:
