@@ -279,7 +279,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         fcm_project_id=reader.str("FCM_PROJECT_ID"),
         fcm_endpoint=reader.url("FCM_ENDPOINT", "https://fcm.googleapis.com", ("http", "https"))
         or "https://fcm.googleapis.com",
-        notification_batch_size=reader.int("NOTIFICATION_BATCH_SIZE", 50, minimum=1),
+        notification_batch_size=reader.int("NOTIFICATION_BATCH_SIZE", 400, minimum=1),
         notification_batch_window_seconds=reader.int("NOTIFICATION_BATCH_WINDOW", 300),
         presence_update_interval_ms=reader.int("PRESENCE_UPDATE_INTERVAL", 30000, minimum=1),
         heartbeat_interval_ms=reader.int("HEARTBEAT_INTERVAL", 30000, minimum=1),

@@ -31,7 +31,7 @@ def with_env(**changes):
 def test_defaults_follow_the_seed():
     settings = load_settings(GOOD)
     assert settings.env == "production"
-    assert settings.notification_batch_size == 50
+    assert settings.notification_batch_size == 400
     assert settings.presence_update_interval_ms == 30000
     assert settings.heartbeat_interval_ms == 30000
     assert (settings.quiet_hours_default_start, settings.quiet_hours_default_end) == (
