@@ -196,9 +196,6 @@ class ConnectionStore:
             pipe.exists(keys.rt_connection(self.prefix, sid))
         return [sid for sid, alive in zip(sids, pipe.execute(), strict=True) if alive]
 
-    def users_with_live_connections(self, user_ids: Sequence[str]) -> set[str]:
-        return {user_id for user_id in user_ids if self.live_sids(user_id)}
-
     def live_users(self, user_ids: Sequence[str]) -> set[str]:
         """The users, among these, with a connection whose record is still alive (what
         `live_sids` says one by one): two pipelined round trips, however many users."""
