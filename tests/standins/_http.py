@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.standins._loop import stop_serving
+
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _READ_SIZE = 64 * 1024  # requests here are a few KiB; Expo's largest well under this
 
@@ -113,20 +115,13 @@ class StandInHTTPServer:
         if loop is None or thread is None:
             return
 
-        async def shutdown() -> None:
+        async def close() -> None:
             if self._server is not None:
                 self._server.close()
             if self._web is not None:
                 await self._web.shutdown(0.1)  # closes idle keep-alive connections too
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+        stop_serving(loop, thread, close)
         self._loop = self._thread = self._server = self._web = None
         self._address = None
 

@@ -32,6 +32,7 @@ from h2.events import (
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
+from tests.standins._loop import stop_serving
 from tests.standins.keys import make_apns_key, make_tls_files
 
 _TOKEN = re.compile(r"^[0-9a-fA-F]{64,200}$")
@@ -227,20 +228,13 @@ class APNsStandIn:
         if loop is None or thread is None:
             return
 
-        async def shutdown() -> None:
+        async def close() -> None:
             if self._server is not None:
                 self._server.close()
             for writer in list(self._active):
                 writer.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        stop_serving(loop, thread, close)
         self._loop = self._thread = None
 
     # -- server --------------------------------------------------------------------
