@@ -19,6 +19,7 @@ from tests.standins.apns import APNsStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import make_apns_key
 from workers.providers.apns import APNsProvider
+from workers.providers.apns_transport import RecentlyClosedH2Connection
 from workers.providers.base import Outcome
 
 logger = logging.getLogger(__name__)
@@ -239,6 +240,18 @@ def test_batches_sent_at_once_from_several_threads_share_the_http2_window(
         results = [r for batch in pool.map(apns.send, batches) for r in batch]
     assert len(results) == 320
     assert {(r.outcome, r.error) for r in results} == {(Outcome.SENT, None)}
+
+
+def test_a_long_lived_connection_remembers_a_bounded_number_of_closed_streams(
+    apns: APNsProvider, apns_standin: APNsStandIn
+) -> None:
+    # h2's default (65,536 per connection) was 7 MiB of worker memory per APNs connection.
+    for batch in range(5):
+        results = apns.send([push(apns_token(batch * 1000 + i), str(i)) for i in range(1000)])
+        assert {r.outcome for r in results} == {Outcome.SENT}
+    [connection] = apns._running.client.pool.connections
+    assert len(connection.conn._closed_streams) <= RecentlyClosedH2Connection.MAX_CLOSED_STREAMS
+    assert RecentlyClosedH2Connection.MAX_CLOSED_STREAMS < 5000
 
 
 def test_error_bodies_keep_flowing_past_the_http2_window(
