@@ -485,10 +485,8 @@ def main() -> None:
     parser.add_argument(
         "--mix",
         type=parse_mix,
-        default="2:2:1",
-        help="devices per provider, apns:fcm:expo weights (default 2:2:1: Expo allows 600"
-        " pushes a second per project, so at 2,000 deliveries a second its share must stay"
-        " under 30%%; 1:1:1 makes Expo's limit the bound)",
+        default="1:1:1",
+        help="devices per provider, apns:fcm:expo weights (default 1:1:1)",
     )
     parser.add_argument(
         "--offered",
