@@ -13,6 +13,21 @@ def provider_alarms(prefix: str) -> str:
     return f"{prefix}alarms:providers"
 
 
+def batch_window(prefix: str, batch_key: str) -> str:
+    """When the open batch window of one batch key closes; expires with the window."""
+    return f"{prefix}batch:{batch_key}"
+
+
+def cap_day(prefix: str, user_id: str, day_key: str) -> str:
+    """Pushes a user got on one local day (the daily frequency cap)."""
+    return f"{prefix}cap:day:{user_id}:{day_key}"
+
+
+def cap_type_hour(prefix: str, user_id: str, notification_type: str, hour_key: str) -> str:
+    """Pushes of one type a user got in one hour (the per-type hourly cap)."""
+    return f"{prefix}cap:hour:{user_id}:{notification_type}:{hour_key}"
+
+
 def sink_pushes(prefix: str) -> str:
     """List of the last pushes the development sink accepted (newest first)."""
     return f"{prefix}sink:pushes"

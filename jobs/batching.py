@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from jobs.caps import run_script_in_order
+from core import keys
+from core.redis_client import run_script_in_order
 
 # Open the window (nil), or give when the open one closes: atomic, so a window that closes
 # between the two steps cannot be missed.
@@ -27,12 +28,17 @@ class BatchWindows:
         self.window = timedelta(seconds=window_seconds)
         self._window_ms = max(1, window_seconds * 1000)
 
-    def open_or_join_many(self, keys: Sequence[str], now: datetime) -> list[datetime | None]:
+    def open_or_join_many(
+        self, batch_keys: Sequence[str], now: datetime
+    ) -> list[datetime | None]:
         """For each key in order: None when this notification opened the window (send it
         now); otherwise the moment the open window closes (hold it for the summary). The
         same key twice: the first opens, the second joins."""
         closes = (now + self.window).timestamp()
-        calls = [([f"{self._prefix}batch:{key}"], [closes, self._window_ms]) for key in keys]
+        calls = [
+            ([keys.batch_window(self._prefix, key)], [closes, self._window_ms])
+            for key in batch_keys
+        ]
         return [
             None if value is None else datetime.fromtimestamp(float(value), UTC)
             for value in run_script_in_order(self._redis, self._open_or_join, calls)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import redis
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 
+from core import keys
 from core.caps import CapWindows
+from core.redis_client import run_script_in_order
 
 RESERVE = """
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -35,37 +34,6 @@ return 0
 CapRequest = tuple[str, str, CapWindows]
 
 
-def run_script_in_order(
-    connection: redis.Redis, script: Script, calls: Sequence[tuple[list[Any], list[Any]]]
-) -> list[Any]:
-    """Run `script` once per (keys, args), in order, in one pipelined round trip.
-
-    Not redis-py's `script(..., client=pipe)`: that pipeline asks SCRIPT EXISTS before each
-    execute, a second round trip. The server keeps a loaded script until it restarts or is
-    flushed; the calls that found it missing are run again, in order, once it is loaded
-    (each call stays atomic; only a flush in the middle of the pipeline reorders them)."""
-    results = _evalsha_each(connection, script.sha, calls)
-    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
-    if missing:
-        script.sha = connection.script_load(script.script)
-        again = _evalsha_each(connection, script.sha, [calls[i] for i in missing])
-        for i, result in zip(missing, again, strict=True):
-            results[i] = result
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results
-
-
-def _evalsha_each(
-    connection: redis.Redis, sha: str, calls: Sequence[tuple[list[Any], list[Any]]]
-) -> list[Any]:
-    pipe = connection.pipeline(transaction=False)
-    for keys, args in calls:
-        pipe.evalsha(sha, len(keys), *keys, *args)
-    return pipe.execute(raise_on_error=False)
-
-
 class Caps:
     def __init__(self, connection: redis.Redis, prefix: str, per_day: int, per_type_hour: int):
         self._redis = connection
@@ -77,8 +45,8 @@ class Caps:
 
     def _keys(self, user_id: str, notification_type: str, windows: CapWindows) -> list[str]:
         return [
-            f"{self._prefix}cap:day:{user_id}:{windows.day_key}",
-            f"{self._prefix}cap:hour:{user_id}:{notification_type}:{windows.hour_key}",
+            keys.cap_day(self._prefix, user_id, windows.day_key),
+            keys.cap_type_hour(self._prefix, user_id, notification_type, windows.hour_key),
         ]
 
     def reserve_many(self, requests: Sequence[CapRequest]) -> list[datetime | None]:

@@ -17,6 +17,7 @@ import redis
 from core import keys
 from core.catalog import PresenceState
 from core.presence import Presence, PresenceFacts, latest
+from core.redis_client import run_script_in_order
 from models.connections import CLAIM_DUE
 
 DEVICES_TTL_SECONDS = 30 * 86400  # how long a last_seen is remembered
@@ -100,12 +101,9 @@ class PresenceStore:
         return self._parse(self._read(keys=self._fact_keys(user_id), args=[self._conn_prefix]))
 
     def read_many(self, user_ids: Sequence[str]) -> dict[str, tuple[int, PresenceFacts]]:
-        pipe = self.redis.pipeline(transaction=False)
-        for user_id in user_ids:
-            self._read(keys=self._fact_keys(user_id), args=[self._conn_prefix], client=pipe)
-        return {
-            user_id: self._parse(raw) for user_id, raw in zip(user_ids, pipe.execute(), strict=True)
-        }
+        calls = [(self._fact_keys(user_id), [self._conn_prefix]) for user_id in user_ids]
+        raws = run_script_in_order(self.redis, self._read, calls)
+        return {user_id: self._parse(raw) for user_id, raw in zip(user_ids, raws, strict=True)}
 
     @property
     def _conn_prefix(self) -> str:

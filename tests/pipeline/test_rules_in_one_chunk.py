@@ -18,7 +18,7 @@ from core.caps import FREQUENCY_CAP
 from core.catalog import NotificationStatus
 from core.config import load_settings
 from core.device_tokens import TokenCipher
-from jobs.caps import run_script_in_order
+from core.redis_client import run_script_in_order
 from jobs.gate import GateOutcome, apply_rules, release_unsent_caps
 from jobs.presence_check import send_in_app_copies
 from jobs.realtime_context import context_for
