@@ -22,7 +22,7 @@ $(STAMP): requirements.txt | $(VPY)
 	@touch $@
 
 run: venv
-	$(VPY) scripts/run_dev.py
+	$(VPY) -m devtools.run
 
 # pytest exit code 5 = "no tests collected": make that an explicit failure.
 test: venv

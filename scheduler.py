@@ -18,9 +18,9 @@ from rq_scheduler import Scheduler
 
 from core.catalog import Priority
 from core.config import Settings
+from intake.queues import MAINTENANCE_QUEUE
 from jobs import events as realtime_events
 from jobs import maintenance, outbox, presence, receipts
-from jobs.queues import MAINTENANCE_QUEUE
 
 log = logging.getLogger("scheduler")
 
@@ -123,7 +123,7 @@ def register_periodic_jobs(connection: redis.Redis, jobs: tuple[PeriodicJob, ...
 
 
 def main() -> None:
-    from workers.runtime import bootstrap
+    from runtime import bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--register-only", action="store_true", help="register and exit")

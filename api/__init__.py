@@ -9,14 +9,13 @@ import logging
 
 from flask import Flask
 
+import runtime
 from api.errors import register_error_handlers
 from api.extensions import api, close_request_session, limiter
 from api.requests import drop_retry_after_unless_limited, require_json_body
 from core.config import Settings, load_settings
-from core.device_tokens import TokenCipher
 from core.logs import configure_logging
-from core.redis_client import connect as connect_redis
-from models.db import db
+from runtime import Process
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,8 @@ def create_app(
         # Fail open: if Redis is down the API keeps answering (Flask-Limiter logs it).
         RATELIMIT_SWALLOW_ERRORS=True,
     )
-    # A connection per gunicorn thread (the Procfile runs 8) without overflow churn.
-    db.configure(settings.database_url, pool_size=10)
-    app.extensions["pulse.redis"] = connect_redis(settings.redis_url)
-    app.extensions["pulse.token_cipher"] = TokenCipher(
-        settings.token_encryption_keys, settings.token_hash_key
+    app.extensions[runtime.APP_EXTENSION] = runtime.build(
+        settings, Process.GATEWAY if realtime else Process.API
     )
 
     register_error_handlers(app)
@@ -85,5 +81,5 @@ def create_app(
     if realtime:
         from api.sockets import init_gateway
 
-        init_gateway(app, settings, async_mode)
+        init_gateway(app, app.extensions[runtime.APP_EXTENSION], async_mode)
     return app

@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import jwt
-from flask import current_app, g, request
+from flask import g, request
 
 from api.errors import Forbidden, Unauthorized
 from core.catalog import Role
 from core.config import Settings
 from models.db import db
 from models.users import ensure_user
+from runtime import current_runtime
 
 USER_ID_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,7 +121,7 @@ def current_principal() -> Principal:
             )
         else:
             try:
-                g.principal = decode_token(token, current_app.config["PULSE_SETTINGS"])
+                g.principal = decode_token(token, current_runtime().settings)
             except Unauthorized as exc:
                 g.principal = exc
     if isinstance(g.principal, Unauthorized):

@@ -6,10 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
 from api.auth import mint_token
 from core.catalog import Role, values
+from runtime import current_runtime
 
 
 def register_cli(app: Flask) -> None:
@@ -24,6 +25,6 @@ def register_cli(app: Flask) -> None:
     )
     def token(user_id: str, role: str, ttl: int, private_key_file: str | None) -> None:
         """Print a signed bearer token for USER (for development and testing)."""
-        settings = current_app.config["PULSE_SETTINGS"]
+        settings = current_runtime().settings
         private_key = Path(private_key_file).read_text() if private_key_file else None
         click.echo(mint_token(settings, user_id, Role(role), timedelta(seconds=ttl), private_key))

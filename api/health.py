@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import text
 
 from api.envelope import ok
 from api.errors import error_body
 from models.db import db
+from runtime import current_runtime
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__)
@@ -36,7 +37,7 @@ def _check_postgres() -> str | None:
 
 def _check_redis() -> str | None:
     try:
-        current_app.extensions["pulse.redis"].ping()
+        current_runtime().redis.ping()
     except Exception as exc:
         log.warning("event=readiness_failed dependency=redis error_type=%s", type(exc).__name__)
         return f"unreachable ({type(exc).__name__})"

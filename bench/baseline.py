@@ -12,12 +12,12 @@ from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
 from models.db import db
 from models.notifications import Notification, NotificationDelivery
 from models.tokens import PushToken
-from workers.providers import Outcome, PushMessage
-from workers.runtime import current
+from providers import Outcome, PushMessage
+from runtime import current_runtime
 
 
 def deliver_one(notification_id: str) -> None:
-    runtime = current()
+    runtime = current_runtime()
     with db.session_scope() as session:
         notification = session.scalars(
             update(Notification)

@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text
 
 from core.catalog import Platform, Provider
 from core.device_tokens import TokenCipher
-from core.embedded import free_port
+from devtools.embedded import free_port
 from models.db import normalize_database_url
 from tests.services import (
     create_database,

@@ -37,7 +37,7 @@ from sqlalchemy import create_engine, text
 
 from api.auth import mint_token
 from core.config import load_settings
-from core.embedded import free_port
+from devtools.embedded import free_port
 from models.db import normalize_database_url
 from tests.services import (
     create_database,
@@ -208,10 +208,10 @@ def run_phase(procs: list[ClientProcess], command: dict[str, Any]) -> dict[str, 
 
 
 def publish_events(env: dict[str, str], targets: list[str], rate: float, seconds: float) -> int:
-    """Backend events through jobs.enqueue.publish_event, as another service would."""
+    """Backend events through intake.dispatch.publish_event, as another service would."""
     os.environ.update(env)
-    from jobs.enqueue import publish_event
-    from workers import runtime
+    import runtime
+    from intake.dispatch import publish_event
 
     runtime.configure(load_settings(env))
     total = int(rate * seconds)

@@ -1,7 +1,7 @@
 """Frequency caps: at most N pushes a user's local day and M per type per hour.
 
 Pure: which counters a push counts against and when each resets, and what happens when
-a cap is reached. The counting itself is an atomic Redis script (jobs/caps.py).
+a cap is reached. The counting itself is an atomic Redis script (stores/caps.py).
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ Order, and why:
 2. settings: a push the user turned off is final, so nothing later should defer it;
 3. presence (when the gateway says the user is active in the app): delivered in-app;
 4. quiet hours: deferred to the window's end, before it can open a batch or use a cap;
-5. batching (jobs/batching.py, atomic in Redis): held notifications use no cap, the
+5. batching (stores/batch_windows.py, atomic in Redis): held notifications use no cap, the
    summary uses one;
-6. caps (jobs/caps.py, atomic in Redis): last, so that they count what is really sent.
+6. caps (stores/caps.py, atomic in Redis): last, so that they count what is really sent.
 Critical bypasses quiet hours, batching and caps; settings still apply.
 """
 

@@ -28,8 +28,6 @@ from core.delivery_outcome import AttemptCounts, Decision, decide
 from core.retry import RetryPolicy
 from core.templates import Text
 from jobs.gate import GateOutcome, apply_rules, release_unsent_caps
-from jobs.presence_check import active_in_app, send_in_app_copies
-from jobs.rate_limits import TokenBucket
 from models.db import db
 from models.outbox import (
     ActiveToken,
@@ -46,8 +44,10 @@ from models.outbox import (
     user_facts,
 )
 from models.tokens import PushToken
-from workers.providers import Outcome, PushMessage, PushResult
-from workers.runtime import Runtime, current
+from providers import Outcome, PushMessage, PushResult
+from realtime.live_users import active_in_app, send_in_app_copies
+from runtime import Runtime, current_runtime
+from stores.rate_limits import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def deliver_notifications(notification_ids: Sequence[str]) -> dict[str, int]:
     handled at once, each claiming its own rows, so that one part's database work overlaps
     another's wait on a provider.
     """
-    runtime = current()
+    runtime = current_runtime()
     ids = [uuid.UUID(str(i)) for i in notification_ids]
     parts = max(1, min(runtime.settings.delivery_concurrency, len(ids) // MIN_PART_SIZE))
     if parts == 1:

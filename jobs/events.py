@@ -22,8 +22,6 @@ from sqlalchemy.orm import Session
 
 from core.catalog import RealtimeEventType, user_room
 from core.realtime_events import push_counterpart, push_data, recipients
-from jobs.presence import iso, publish_presence
-from jobs.realtime_context import RealtimeContext, worker_context
 from models.db import db
 from models.events import (
     RealtimeEvent,
@@ -33,9 +31,11 @@ from models.events import (
     purge_processed,
     unprocessed_before,
 )
-from models.presence import PresenceStore
-from models.typing_state import TypingStore
 from models.users import Match, upsert_match
+from realtime.presence import iso, publish_presence
+from runtime import Runtime, current_runtime
+from stores.presence import PresenceStore
+from stores.typing import TypingStore
 
 if TYPE_CHECKING:
     from api.realtime.schemas import EventRequest
@@ -102,7 +102,7 @@ def accept_event(session: Session, request: EventRequest) -> AcceptedEvents:
 def after_accept(connection: redis.Redis, prefix: str, accepted: AcceptedEvents) -> None:
     """After the commit: forget cached conversations a match change touched, enqueue the
     broadcast (a lost enqueue is found by the sweep)."""
-    from jobs.enqueue import enqueue_broadcast
+    from intake.dispatch import enqueue_broadcast
 
     if accepted.conversations_changed:
         store = TypingStore(connection, prefix)
@@ -126,7 +126,7 @@ def message(row: RealtimeEvent) -> dict[str, Any]:
 
 
 def _push_instead(row: RealtimeEvent, recipient: str) -> bool:
-    from jobs.enqueue import notify
+    from intake.dispatch import notify
 
     kind = push_counterpart(row.event_type, row.payload)
     if kind is None:
@@ -147,7 +147,7 @@ def _push_instead(row: RealtimeEvent, recipient: str) -> bool:
     return True
 
 
-def deliver(ctx: RealtimeContext, row: RealtimeEvent) -> dict[str, int]:
+def deliver(ctx: Runtime, row: RealtimeEvent) -> dict[str, int]:
     counts = {"emitted": 0, "pushed": 0, "dropped": 0}
     body = message(row)
     for recipient in recipients(row.event_type, row.user_id, row.target_user_id):
@@ -165,7 +165,7 @@ def deliver(ctx: RealtimeContext, row: RealtimeEvent) -> dict[str, int]:
 def broadcast_events(event_ids: list[str]) -> dict[str, int]:
     """Send each unprocessed event to its receivers (or push it to the offline ones), then
     mark it processed. Rows another job holds, or already processed, are skipped."""
-    ctx = worker_context()
+    ctx = current_runtime()
     totals = {"events": 0, "emitted": 0, "pushed": 0, "dropped": 0}
     matched_people: set[str] = set()
     with db.session_scope() as session:
@@ -192,9 +192,9 @@ def broadcast_events(event_ids: list[str]) -> dict[str, int]:
 
 def sweep_realtime_events(limit: int = 500) -> int:
     """Periodic: re-enqueue events whose broadcast job was lost; purge old processed ones."""
-    from jobs.enqueue import enqueue_broadcast
+    from intake.dispatch import enqueue_broadcast
 
-    ctx = worker_context()
+    ctx = current_runtime()
     now = datetime.now(UTC)
     with db.session_scope() as session:
         ids = unprocessed_before(session, now - REENQUEUE_AFTER, limit)

@@ -18,10 +18,10 @@ from core.catalog import NotificationStatus, NotificationType, Priority
 from core.delivery_rules import Action, at_least, before_send
 from core.preferences import TypePreference, effective_preference, effective_quiet_hours
 from core.templates import DEFAULT_LOCALE, Text, render_summary
-from jobs.batching import BatchWindows
-from jobs.caps import Caps
 from models.outbox import Claimed, Settlement, UserFacts
-from workers.runtime import Runtime
+from runtime import Runtime
+from stores.batch_windows import BatchWindows
+from stores.caps import Caps
 
 
 @dataclass

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from jobs.enqueue import enqueue_deliveries, enqueue_fan_out
+from intake.dispatch import enqueue_deliveries, enqueue_fan_out
 from models.db import db
 from models.notifications import Notification, NotificationSend
 from models.outbox import take_back_expired_leases, take_due
-from workers.runtime import current
+from runtime import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ SWEEP_LIMIT = 20_000
 def sweep_outbox() -> dict[str, int]:
     """Take back rows whose lease ran out, enqueue due rows (most urgent first) and resume
     stalled all-users fan-outs. Safe to run concurrently: rows are taken with SKIP LOCKED."""
-    runtime = current()
+    runtime = current_runtime()
     settings = runtime.settings
     now = datetime.now(UTC)
     stale_before = now - timedelta(seconds=settings.outbox_reenqueue_after_seconds)

@@ -13,8 +13,8 @@ from models.db import db
 from models.notifications import Notification, NotificationDelivery
 from models.sends import chunks
 from models.tokens import PushToken
-from workers.providers import Outcome
-from workers.runtime import current
+from providers import Outcome
+from runtime import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ RESEND_AFTER_SECONDS = 60
 
 def check_expo_receipts() -> dict[str, int]:
     """Check receipts of Expo tickets older than EXPO_RECEIPT_DELAY; idempotent."""
-    runtime = current()
+    runtime = current_runtime()
     checker = runtime.providers[Provider.EXPO]
     now = datetime.now(UTC)
     ready_before = now - timedelta(seconds=runtime.settings.expo_receipt_delay_seconds)

@@ -1,7 +1,7 @@
 """Locate (or start) the PostgreSQL and Redis servers the test suite runs against.
 
 Order: DATABASE_URL / REDIS_URL from the environment, then the usual local default port, then an
-embedded server (core.embedded) in a temp dir. Plain functions, for use by tests/conftest.py.
+embedded server (devtools.embedded) in a temp dir. Plain functions, for use by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def resolve_postgres_admin_url(
         _announce(f"PostgreSQL: using local server {admin.render_as_string()}")
         return admin.render_as_string(hide_password=False), None
 
-    from core.embedded import start_postgres
+    from devtools.embedded import start_postgres
 
     service, stop = _embedded("postgres", start_postgres)
     _announce(
@@ -132,7 +132,7 @@ def resolve_redis_url(default_url: str = DEFAULT_REDIS_URL) -> tuple[str, StopCa
         _announce(f"Redis: using local server {default_url}")
         return default_url, None
 
-    from core.embedded import start_redis
+    from devtools.embedded import start_redis
 
     service, stop = _embedded("redis", start_redis)
     _announce(

@@ -10,7 +10,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from core.embedded import free_port, start_postgres, start_redis
+from devtools.embedded import free_port, start_postgres, start_redis
 from tests.services import (
     create_database,
     drop_database,

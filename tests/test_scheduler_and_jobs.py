@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 import scheduler as pulse_scheduler
 from core.catalog import Priority
+from intake.queues import all_queues, queue
 from jobs import maintenance
-from jobs.queues import all_queues, queue
 from models import PushToken
 from tests.conftest import APNS_TOKEN, EXPO_TOKEN
 

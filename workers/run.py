@@ -13,8 +13,8 @@ import socket
 
 from rq import SimpleWorker
 
-from jobs.queues import all_queues
-from workers.runtime import bootstrap
+from intake.queues import all_queues
+from runtime import bootstrap
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import StrictBoolean, TimeOfDay, TimeZoneName
 from core.catalog import Platform, PresenceVisibility, Provider, values
+from intake.fields import StrictBoolean, TimeOfDay, TimeZoneName
 
 
 class RegisterTokenSchema(Schema):

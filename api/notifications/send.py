@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
 from marshmallow import ValidationError
 
 from api.auth import authenticated, current_principal
@@ -26,9 +25,10 @@ from api.notifications.send_schemas import (
     to_send_request,
 )
 from core.catalog import Role
-from jobs.enqueue import dispatch
+from intake.dispatch import dispatch
 from models.notifications import Notification, deliveries_of, inbox_page
 from models.sends import IdempotencyConflict, accept_send
+from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -58,8 +58,8 @@ def send_notification(args: dict[str, Any]) -> dict[str, Any]:
             "This idempotency_key was already used for a different request.",
             details={"idempotency_key": request.idempotency_key},
         ) from None
-    settings = current_app.config["PULSE_SETTINGS"]
-    dispatch(current_app.extensions["pulse.redis"], accepted, settings.notification_batch_size)
+    settings = current_runtime().settings
+    dispatch(current_runtime().redis, accepted, settings.notification_batch_size)
     return ok(accepted.response)
 
 

@@ -1,5 +1,5 @@
 """Schemas of the send API and the notification read API, and the one function that turns
-a validated send payload into a SendRequest (used by the API and by jobs.enqueue.notify).
+a validated send payload into a SendRequest (used by the API and by intake.dispatch.notify).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import StrictBoolean, UtcDateTime
 from core.catalog import TYPE_DEFAULTS, NotificationType, Platform, Priority, values
 from core.templates import MissingText, render
+from intake.fields import StrictBoolean, UtcDateTime
 from models.sends import SendRequest
 
 MAX_RECIPIENTS = 10_000

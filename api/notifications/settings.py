@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
 from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import ApiError
@@ -17,6 +15,7 @@ from core.catalog import NotificationType, PresenceVisibility, values
 from core.preferences import FLAGS
 from models.settings import UserSettings, read_settings, update_settings
 from models.users import presence_visibilities
+from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -27,7 +26,7 @@ class UnknownNotificationType(ApiError):
 
 
 def _settings_limit() -> str:
-    return current_app.config["PULSE_SETTINGS"].rate_limit_settings
+    return current_runtime().settings.rate_limit_settings
 
 
 def _as_response(user_settings: UserSettings) -> dict[str, Any]:
@@ -46,7 +45,7 @@ def _as_response(user_settings: UserSettings) -> dict[str, Any]:
 
 
 def _current_settings() -> UserSettings:
-    config = current_app.config["PULSE_SETTINGS"]
+    config = current_runtime().settings
     return read_settings(
         request_session(),
         current_principal().user_id,
@@ -82,7 +81,7 @@ def put_settings(args: dict[str, Any]) -> dict[str, Any]:
                 details={"notification_type": name, "known": values(NotificationType)},
             )
         changes[NotificationType(name)] = {f: item[f] for f in FLAGS if f in item}
-    config = current_app.config["PULSE_SETTINGS"]
+    config = current_runtime().settings
     update_settings(
         request_session(),
         current_principal().user_id,

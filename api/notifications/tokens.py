@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-
 from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import NotFound, ValidationFailed
@@ -21,16 +19,17 @@ from api.notifications.schemas import (
 from core.catalog import Platform, Provider, Role
 from core.device_tokens import TokenCipher, TokenFormatError, infer_provider, validate_token
 from models.tokens import deactivate_token, find_own_token, list_tokens, register_token
+from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
 
 
 def _cipher() -> TokenCipher:
-    return current_app.extensions["pulse.token_cipher"]
+    return current_runtime().cipher
 
 
 def _register_limit() -> str:
-    return current_app.config["PULSE_SETTINGS"].rate_limit_register_token
+    return current_runtime().settings.rate_limit_register_token
 
 
 @blp.route("/register-token", methods=["POST"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from marshmallow import ValidationError
 
 from api.auth import authenticated
@@ -15,6 +14,7 @@ from api.realtime import blp
 from api.realtime.schemas import EventAcceptedSchema, PublishEventSchema, to_event_request
 from core.catalog import Role
 from jobs.events import accept_event, after_accept
+from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
 
@@ -36,6 +36,6 @@ def publish(args: dict[str, Any]) -> dict[str, Any]:
             f"Invalid value for {', '.join(sorted(fields))}.", details={"fields": fields}
         ) from None
     accepted = accept_event(request_session(), request)
-    settings = current_app.config["PULSE_SETTINGS"]
-    after_accept(current_app.extensions["pulse.redis"], settings.redis_key_prefix, accepted)
+    settings = current_runtime().settings
+    after_accept(current_runtime().redis, settings.redis_key_prefix, accepted)
     return ok(accepted.response)

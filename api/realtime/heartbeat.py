@@ -10,9 +10,10 @@ from typing import Any
 from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import ApiError, NotFound
-from api.realtime import blp, realtime_context
+from api.realtime import blp
 from api.realtime.schemas import HeartbeatResultSchema, HeartbeatSchema
-from jobs.presence import iso, presence_payload, publish_presence
+from realtime.presence import iso, presence_payload, publish_presence
+from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
 DEFAULT_DEVICE = "app"
@@ -32,7 +33,7 @@ class HeartbeatTooSoon(ApiError):
 def heartbeat(args: dict[str, Any]) -> dict[str, Any]:
     """Refresh the caller's connection (connection_id) or device (device_id); answers with
     the caller's presence. 429 with Retry-After when it comes too soon."""
-    ctx = realtime_context()
+    ctx = current_runtime()
     user_id = current_principal().user_id
     window = max(1, ctx.settings.heartbeat_interval_ms // 1000)
     connection_id = args.get("connection_id")

@@ -1,6 +1,6 @@
 """Request and response schemas of the real-time HTTP API (status, heartbeat, events), and
 the one function that turns a validated event payload into an EventRequest (used by the
-API and by jobs.enqueue.publish_event)."""
+API and by intake.dispatch.publish_event)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import StrictBoolean, UtcDateTime
 from core.catalog import MatchStatus, PresenceState, RealtimeEventType, values
+from intake.fields import StrictBoolean, UtcDateTime
 
 USER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
 MAX_TARGETS = 1000

@@ -11,9 +11,10 @@ import redis
 
 from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
-from api.realtime import blp, realtime_context
+from api.realtime import blp
 from api.realtime.schemas import StatusSchema
-from jobs.presence import iso
+from realtime.presence import iso
+from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
 FEATURES = {
@@ -30,7 +31,7 @@ FEATURES = {
 @blp.doc(security=SECURITY)
 def realtime_status() -> dict[str, Any]:
     """The caller's socket state and the gateways' health (across every gateway process)."""
-    ctx = realtime_context()
+    ctx = current_runtime()
     user_id = current_principal().user_id
     now = time.time()
     try:

@@ -8,10 +8,10 @@ import logging
 import redis
 from sqlalchemy.orm import Session
 
-from api.realtime import realtime_context
 from core.catalog import PresenceVisibility
-from jobs.presence import publish_presence
 from models.users import set_presence_visibility
+from realtime.presence import publish_presence
+from runtime import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def change_presence_visibility(
     set_presence_visibility(session, user_id, visibility)
     session.commit()
     try:
-        context = realtime_context()
+        context = current_runtime()
         context.presence.cache_visibilities({user_id: visibility.value})
         publish_presence(context, user_id, force=True)
     except redis.RedisError as exc:

@@ -22,11 +22,11 @@ from api.sockets.local import CONNECTIONS, LocalConnection
 from api.sockets.schemas import HandshakeSchema
 from core.catalog import Role, user_room
 from core.socket_limits import full_bucket
-from jobs.presence import connection_closed, connection_opened
-from jobs.realtime_context import gateway_context
-from models.connections import ConnectionRecord
 from models.db import db
 from models.users import ensure_user
+from realtime.presence import connection_closed, connection_opened
+from runtime import current_runtime
+from stores.connections import ConnectionRecord
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,14 @@ def on_connect(auth: Any = None) -> bool:
             "Send the JWT as the handshake's auth {token} or an 'Authorization: Bearer' header.",
         )
     try:
-        principal = decode_token(token, current_app.config["PULSE_SETTINGS"])  # type: ignore[arg-type]
+        principal = decode_token(token, current_runtime().settings)  # type: ignore[arg-type]
     except Unauthorized as exc:
         refuse(exc.code, exc.message)
     try:
         device = HandshakeSchema().load(auth if isinstance(auth, dict) else {})
     except ValidationError as exc:
         refuse("invalid_handshake", "Invalid device fields in auth.", {"fields": exc.messages})
-    ctx = gateway_context()
+    ctx = current_runtime()
     sid = request.sid  # type: ignore[attr-defined]
     user_id = principal.user_id
     if principal.role is not Role.SERVICE:
@@ -106,6 +106,6 @@ def on_disconnect(reason: Any = None) -> None:
     if conn is None:
         return
     try:
-        connection_closed(gateway_context(), conn.user_id, sid, conn.record.device_key, time.time())
+        connection_closed(current_runtime(), conn.user_id, sid, conn.record.device_key, time.time())
     finally:
         log.info("event=socket_disconnected user_id=%s sid=%s reason=%s", conn.user_id, sid, reason)

@@ -18,12 +18,12 @@ from api.extensions import socketio
 from api.sockets.local import CONNECTIONS, LocalConnection
 from core.catalog import ACTIVE_CLIENT_EVENTS, ClientEvent, ServerEvent, SocketErrorCode, values
 from core.socket_limits import retry_after_ms, take
-from jobs.presence import publish_presence
-from jobs.realtime_context import RealtimeContext, gateway_context
+from realtime.presence import publish_presence
+from runtime import Runtime, current_runtime
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[RealtimeContext, LocalConnection, str, dict[str, Any]], Any]
+Handler = Callable[[Runtime, LocalConnection, str, dict[str, Any]], Any]
 MAX_EVENT_NAME_IN_ERROR = 64
 
 
@@ -49,7 +49,7 @@ def send_error(
 def admit(conn: LocalConnection, sid: str, event: str) -> dict[str, Any] | None:
     """Spend a token of the connection's bucket; over the limit, an error (sent at most
     once a second, so that a flood is not answered by a flood)."""
-    ctx = gateway_context()
+    ctx = current_runtime()
     now = time.monotonic()
     settings = ctx.settings
     allowed, conn.bucket = take(
@@ -71,7 +71,7 @@ def admit(conn: LocalConnection, sid: str, event: str) -> dict[str, Any] | None:
 
 
 def note_activity(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, publish: bool = True
+    ctx: Runtime, conn: LocalConnection, sid: str, publish: bool = True
 ) -> None:
     """The user did something on this connection: written at most once per tenth of
     AWAY_AFTER, and presence recomputed then (away -> online) unless the handler does it
@@ -125,7 +125,7 @@ def client_event(event: ClientEvent, schema: type[Schema] | None) -> Callable[[H
                         event,
                         {"fields": fields},
                     )
-            ctx = gateway_context()
+            ctx = current_runtime()
             try:
                 if event in ACTIVE_CLIENT_EVENTS:
                     note_activity(ctx, conn, sid, publish=event is not ClientEvent.PRESENCE_UPDATE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.socket_limits import Bucket
-from models.connections import ConnectionRecord
+from stores.connections import ConnectionRecord
 
 
 @dataclass

@@ -12,13 +12,13 @@ import time
 from typing import Any
 
 from api.sockets.local import CONNECTIONS
-from jobs.presence import sweep
-from jobs.realtime_context import RealtimeContext
+from realtime.presence import sweep
+from runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def refresh_own_connections(ctx: RealtimeContext, node: str, now: float) -> None:
+def refresh_own_connections(ctx: Runtime, node: str, now: float) -> None:
     held = [(conn.user_id, sid) for sid, conn in list(CONNECTIONS.items())]
     for sid in ctx.connections.refresh(held, now):
         conn = CONNECTIONS.get(sid)
@@ -27,7 +27,7 @@ def refresh_own_connections(ctx: RealtimeContext, node: str, now: float) -> None
             ctx.connections.add(conn.record)
 
 
-def run_loop(ctx: RealtimeContext, sleep: Any, node: str) -> None:
+def run_loop(ctx: Runtime, sleep: Any, node: str) -> None:
     """Forever: say this gateway is alive and sweep every REALTIME_SWEEP_INTERVAL;
     refresh this gateway's connection records every TTL/3."""
     tick = ctx.settings.realtime_sweep_interval_ms / 1000

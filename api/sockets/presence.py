@@ -1,7 +1,7 @@
 """Presence events from the client: presence_update (a chosen status, low battery),
 presence_subscribe / presence_unsubscribe (up to 500 users), activity and heartbeat.
 
-Thin: each handler calls jobs.presence, which applies the visibility rules.
+Thin: each handler calls realtime.presence, which applies the visibility rules.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from api.sockets.schemas import (
     PresenceUpdateSchema,
 )
 from core.catalog import ClientEvent, PresenceState, ServerEvent
-from jobs.presence import (
+from models.activity import UserActivity
+from models.db import db
+from realtime.presence import (
     announce_activity,
     choose_status,
     iso,
@@ -27,13 +29,11 @@ from jobs.presence import (
     publish_presence,
     subscribe,
 )
-from jobs.realtime_context import RealtimeContext
-from models.activity import UserActivity
-from models.db import db
+from runtime import Runtime
 
 
 def _set_low_battery(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, low_battery: bool, now: float
+    ctx: Runtime, conn: LocalConnection, sid: str, low_battery: bool, now: float
 ) -> None:
     conn.low_battery = low_battery
     ctx.connections.touch(sid, conn.user_id, now, low_battery=low_battery)
@@ -43,7 +43,7 @@ def _set_low_battery(
 
 @client_event(ClientEvent.PRESENCE_UPDATE, PresenceUpdateSchema)
 def presence_update(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     now = time.time()
     if "low_battery" in data:
@@ -57,7 +57,7 @@ def presence_update(
 
 @client_event(ClientEvent.PRESENCE_SUBSCRIBE, PresenceSubscribeSchema)
 def presence_subscribe(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     views = subscribe(ctx, sid, conn.user_id, data["user_ids"], time.time())
     ctx.emit(ServerEvent.PRESENCE_BULK_UPDATE, {"users": views, "coalesced": False}, to=sid)
@@ -66,7 +66,7 @@ def presence_subscribe(
 
 @client_event(ClientEvent.PRESENCE_UNSUBSCRIBE, PresenceSubscribeSchema)
 def presence_unsubscribe(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     ctx.presence.unwatch(sid, data["user_ids"])
     return {"ok": True}
@@ -74,7 +74,7 @@ def presence_unsubscribe(
 
 @client_event(ClientEvent.ACTIVITY, ActivitySchema)
 def activity(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     now = time.time()
     with db.session_scope() as session:
@@ -92,7 +92,7 @@ def activity(
 
 @client_event(ClientEvent.HEARTBEAT, HeartbeatEventSchema)
 def heartbeat(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     now = time.time()
     ctx.connections.touch(sid, conn.user_id, now, heartbeat=True)

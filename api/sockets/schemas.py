@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import StrictBoolean
 from api.realtime.schemas import USER_ID
 from core.catalog import ActivityType, Platform, values
 from core.presence import CHOOSABLE
+from intake.fields import StrictBoolean
 
 MAX_SUBSCRIBE = 500
 

@@ -9,7 +9,7 @@ import time
 from flask import Flask
 
 from api.sockets.local import CONNECTIONS
-from jobs.presence import connection_closed
+from realtime.presence import connection_closed
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from api.sockets.local import LocalConnection
 from api.sockets.schemas import ConversationSchema, TypingProgressSchema
 from core.catalog import ClientEvent, ServerEvent, SocketErrorCode
 from core.typing_indicator import progress_allowed
-from jobs.realtime_context import RealtimeContext
-from jobs.typing import forward, recipient_of
+from realtime.typing import forward, recipient_of
+from runtime import Runtime
 
 
 def _relay(
-    ctx: RealtimeContext,
+    ctx: Runtime,
     conn: LocalConnection,
     sid: str,
     event: ServerEvent,
@@ -43,14 +43,14 @@ def _relay(
 
 @client_event(ClientEvent.TYPING_START, ConversationSchema)
 def typing_start(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     return _relay(ctx, conn, sid, ServerEvent.TYPING_START, data)
 
 
 @client_event(ClientEvent.TYPING_PROGRESS, TypingProgressSchema)
 def typing_progress(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     now = time.monotonic()
     if not progress_allowed(conn.last_progress, now, ctx.settings.typing_progress_interval_ms):
@@ -62,6 +62,6 @@ def typing_progress(
 
 @client_event(ClientEvent.TYPING_STOP, ConversationSchema)
 def typing_stop(
-    ctx: RealtimeContext, conn: LocalConnection, sid: str, data: dict[str, Any]
+    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     return _relay(ctx, conn, sid, ServerEvent.TYPING_STOP, data)

@@ -138,7 +138,7 @@ def test_the_stored_ciphertext_decrypts_to_the_token(app, register, db_session):
     register("alice", token=FCM_TOKEN, platform="android")
     [row] = tokens_of(db_session, "alice")
 
-    assert app.extensions["pulse.token_cipher"].decrypt(row.token_ciphertext) == FCM_TOKEN
+    assert app.extensions["pulse.runtime"].cipher.decrypt(row.token_ciphertext) == FCM_TOKEN
 
 
 def test_unregister_by_token_and_by_id_is_idempotent(client, register, auth_header, db_session):

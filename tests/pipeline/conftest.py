@@ -10,13 +10,13 @@ import pytest
 from flask import Flask
 from rq import SimpleWorker
 
+import runtime as worker_runtime
 from api import create_app
 from core.catalog import Role
 from core.config import load_settings
+from intake.queues import all_queues
 from jobs.outbox import sweep_outbox
-from jobs.queues import all_queues
 from tests.conftest import NO_QUIET_HOURS, _truncate_all, make_env
-from workers import runtime as worker_runtime
 
 APNS_DEVICE = "ab" * 32
 FCM_DEVICE = "fcm-device-" + "c" * 140

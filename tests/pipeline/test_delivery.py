@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from core.catalog import Role
-from jobs.enqueue import notify
+from intake.dispatch import notify
 from models import NotificationSend, PushToken
 from tests.pipeline.conftest import APNS_DEVICE, EXPO_DEVICE, FCM_DEVICE
 

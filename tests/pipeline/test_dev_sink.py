@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
+import runtime as worker_runtime
 from api import create_app
 from core import keys
 from core.config import load_settings
 from tests.conftest import NO_QUIET_HOURS, _truncate_all, make_env
 from tests.pipeline.conftest import APNS_DEVICE, EXPO_DEVICE, FCM_DEVICE, Pipeline
-from workers import runtime as worker_runtime
 
 
 def test_without_credentials_pushes_go_to_the_sink_and_are_recorded(

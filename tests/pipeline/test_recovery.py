@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from core.catalog import Role
-from core.embedded import start_redis
+from devtools.embedded import start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 30

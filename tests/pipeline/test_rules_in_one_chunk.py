@@ -18,14 +18,14 @@ from core.caps import FREQUENCY_CAP
 from core.catalog import NotificationStatus
 from core.config import load_settings
 from core.device_tokens import TokenCipher
-from core.redis_client import run_script_in_order
 from jobs.gate import GateOutcome, apply_rules, release_unsent_caps
-from jobs.presence_check import send_in_app_copies
-from jobs.realtime_context import context_for
-from models.connections import ConnectionRecord
+from models.db import db as database
 from models.outbox import Claimed
+from realtime.live_users import send_in_app_copies
+from runtime import Process, Runtime
+from stores.client import run_script_in_order
+from stores.connections import ConnectionRecord
 from tests.conftest import NO_QUIET_HOURS
-from workers.runtime import Runtime
 
 ROUND_TRIPS: list[int] = [0]
 
@@ -47,7 +47,7 @@ def make_runtime(env, redis_url) -> Iterator[Callable[..., Runtime]]:
         client = redis.Redis.from_url(redis_url, connection_class=CountingConnection)
         clients.append(client)
         cipher = TokenCipher(settings.token_encryption_keys, settings.token_hash_key)
-        return Runtime(settings=settings, redis=client, cipher=cipher)
+        return Runtime(settings, client, cipher, database, Process.WORKER)
 
     yield make
     for client in clients:
@@ -178,7 +178,7 @@ def test_releases_give_back_exactly_what_was_not_delivered(make_runtime):
 
 def test_live_users_matches_live_sids_one_by_one(make_runtime):
     runtime = make_runtime()
-    context = context_for(runtime.settings, runtime.redis)
+    context = runtime
     now = time.time()
     for sid, user_id in (("s1", "alice"), ("s2", "alice"), ("s3", "bob")):
         context.connections.add(
@@ -227,7 +227,7 @@ def chunk_of(size: int) -> list[Claimed]:
 def round_trips_of(runtime: Runtime, size: int) -> tuple[int, int, int]:
     runtime.redis.flushdb()
     chunk = chunk_of(size)
-    context = context_for(runtime.settings, runtime.redis)
+    context = runtime
     now = time.time()
     for index, user_id in enumerate(sorted({n.user_id for n in chunk})[::2]):
         context.connections.add(

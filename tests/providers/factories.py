@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.catalog import Priority
-from workers.providers.base import PushMessage
+from providers.base import PushMessage
 
 
 def apns_token(n: int) -> str:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from core.catalog import Priority
+from providers.apns import APNsProvider
+from providers.apns_transport import RecentlyClosedH2Connection
+from providers.base import Outcome
 from tests.providers.factories import apns_token, push
 from tests.standins.apns import APNsStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import make_apns_key
-from workers.providers.apns import APNsProvider
-from workers.providers.apns_transport import RecentlyClosedH2Connection
-from workers.providers.base import Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.providers.apns import apns_result, classify_apns, collapse_id
-from workers.providers.base import Outcome, parse_retry_after
-from workers.providers.expo import (
+from providers.apns import apns_result, classify_apns, collapse_id
+from providers.base import Outcome, parse_retry_after
+from providers.expo import (
     classify_expo_error,
     classify_expo_request,
     receipt_result,
     ticket_result,
 )
-from workers.providers.fcm import classify_fcm, fcm_result, parse_fcm_error
+from providers.fcm import classify_fcm, fcm_result, parse_fcm_error
 
 SENT = Outcome.SENT
 TOKEN = Outcome.TOKEN_INVALID

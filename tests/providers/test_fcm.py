@@ -18,13 +18,13 @@ import pytest
 from pyfcm import FCMNotification
 
 from core.catalog import Priority
+from providers.base import Outcome
+from providers.fcm import FCM_CONCURRENCY, FCMProvider, android_config, data_as_strings
 from tests.providers.factories import fcm_token, push
 from tests.standins._http import Reply, Request
 from tests.standins.fcm import FCMStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import write_service_account
-from workers.providers.base import Outcome
-from workers.providers.fcm import FCM_CONCURRENCY, FCMProvider, android_config, data_as_strings
 
 logger = logging.getLogger(__name__)
 

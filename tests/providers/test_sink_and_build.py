@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 
 from core.catalog import Provider
+from providers import build_providers
+from providers.apns import APNsProvider
+from providers.base import Outcome, token_fingerprint
+from providers.expo import ExpoProvider
+from providers.fcm import FCMProvider
+from providers.sink import SinkProvider
 from tests.providers.factories import apns_token, expo_token, push
 from tests.standins.apns import APNsStandIn
 from tests.standins.fcm import FCMStandIn
 from tests.standins.fixtures import SettingsFactory
-from workers.providers import build_providers
-from workers.providers.apns import APNsProvider
-from workers.providers.base import Outcome, token_fingerprint
-from workers.providers.expo import ExpoProvider
-from workers.providers.fcm import FCMProvider
-from workers.providers.sink import SinkProvider
 
 
 def test_the_sink_accepts_logs_a_fingerprint_and_records_without_token_or_body(

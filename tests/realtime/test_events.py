@@ -13,13 +13,13 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
+import runtime as worker_runtime
 from core.catalog import Role
-from jobs.queues import all_queues
+from intake.queues import all_queues
 from models.db import db
 from models.events import RealtimeEvent
 from models.notifications import Notification
 from models.users import Match
-from workers import runtime as worker_runtime
 
 URL = "/api/v1/realtime/events"
 
@@ -153,7 +153,7 @@ def test_an_offline_target_gets_the_push_instead(
 
 
 def test_publish_event_from_a_service_in_process(gateway, clients, token, users, work):
-    from jobs.enqueue import publish_event
+    from intake.dispatch import publish_event
 
     (alice,) = users(1)
     me = clients(gateway, token(alice))

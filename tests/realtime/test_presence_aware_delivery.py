@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from rq import SimpleWorker
 
+import runtime as worker_runtime
 from api import create_app
 from api.auth import mint_token
 from core.catalog import Role
 from core.config import load_settings
-from jobs.queues import all_queues
+from intake.queues import all_queues
 from tests.conftest import NO_QUIET_HOURS, _truncate_all
 from tests.pipeline.conftest import APNS_DEVICE
 from tests.realtime.conftest import realtime_env
-from workers import runtime as worker_runtime
 
 OTHER_DEVICE = "cd" * 32
 

@@ -11,18 +11,18 @@ from datetime import UTC, datetime, timedelta
 
 from rq import SimpleWorker
 
+import runtime as worker_runtime
 from core.catalog import Priority
-from jobs.queues import all_queues, queue
-from models.connections import ConnectionRecord, ConnectionStore
+from intake.queues import all_queues, queue
 from models.db import db
 from models.events import RealtimeEvent, add_events
+from stores.connections import ConnectionRecord, ConnectionStore
 from tests.realtime.harness import ROOT
-from workers import runtime as worker_runtime
 
 
 def test_the_job_modules_import_on_their_own():
     """A worker imports a job's module by name: no import cycle may hide it."""
-    for module in ("jobs.events", "jobs.presence", "jobs.typing", "scheduler", "gateway"):
+    for module in ("jobs.events", "realtime.presence", "realtime.typing", "scheduler", "gateway"):
         result = subprocess.run(
             [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True
         )

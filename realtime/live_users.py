@@ -16,9 +16,8 @@ from typing import Any
 
 from core.catalog import PresenceState, RealtimeEventType, user_room
 from core.presence import aggregate
-from jobs.realtime_context import context_for
 from models.outbox import Claimed
-from workers.runtime import Runtime
+from runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +25,8 @@ log = logging.getLogger(__name__)
 def active_in_app(runtime: Runtime, user_ids: Sequence[str]) -> Callable[[str], bool]:
     """A predicate: is this user online (active on a live connection) now?"""
     settings = runtime.settings
-    context = context_for(settings, runtime.redis)
     now = datetime.fromtimestamp(time.time(), UTC)
-    facts = context.presence.read_many(list(user_ids))
+    facts = runtime.presence.read_many(list(user_ids))
     online = {
         user_id
         for user_id, (_, user_facts) in facts.items()
@@ -59,12 +57,11 @@ def send_in_app_copies(runtime: Runtime, notifications: Sequence[Claimed]) -> in
     """Emit `notification` to the room of every user with a live connection; returns how
     many were emitted. A failure here never stops the push."""
     try:
-        context = context_for(runtime.settings, runtime.redis)
-        live = context.connections.live_users([n.user_id for n in notifications])
+        live = runtime.connections.live_users([n.user_id for n in notifications])
         emitted = 0
         for notification in notifications:
             if notification.user_id in live:
-                context.emit(
+                runtime.emit(
                     RealtimeEventType.NOTIFICATION.value,
                     in_app_payload(notification),
                     to=user_room(notification.user_id),

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from workers.providers.base import kv
+from providers.base import kv
 
 logger = logging.getLogger(__name__)
 

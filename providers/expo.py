@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from core.catalog import Provider
 from core.config import Settings
-from workers.providers.base import (
+from providers.base import (
     Outcome,
     PushMessage,
     PushResult,

@@ -17,7 +17,7 @@ import logging
 
 from core.catalog import Provider
 from core.config import Settings
-from workers.providers.base import (
+from providers.base import (
     Outcome,
     PushMessage,
     PushProvider,
@@ -25,8 +25,8 @@ from workers.providers.base import (
     ReceiptChecker,
     ReceiptResult,
 )
-from workers.providers.base import kv as _kv
-from workers.providers.sink import Recorder, SinkProvider
+from providers.base import kv as _kv
+from providers.sink import Recorder, SinkProvider
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +59,16 @@ def build_providers(
         # Half a configuration is a mistake, not a choice: say so instead of silently sinking.
         logger.warning("event=apns_partly_configured %s", _kv(missing=",".join(missing)))
     if not missing:
-        from workers.providers.apns import APNsProvider
+        from providers.apns import APNsProvider
 
         providers[Provider.APNS] = APNsProvider(settings)
     if settings.fcm_service_account_file:
-        from workers.providers.fcm import FCMProvider
+        from providers.fcm import FCMProvider
 
         providers[Provider.FCM] = FCMProvider(settings)
     expo_is_default = settings.expo_push_host.rstrip("/") == DEFAULT_EXPO_HOST
     if not (settings.is_development and expo_is_default):
-        from workers.providers.expo import ExpoProvider
+        from providers.expo import ExpoProvider
 
         providers[Provider.EXPO] = ExpoProvider(settings)
     for name in Provider:

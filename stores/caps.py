@@ -11,7 +11,7 @@ import redis
 
 from core import keys
 from core.caps import CapWindows
-from core.redis_client import run_script_in_order
+from stores.client import run_script_in_order
 
 RESERVE = """
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -14,7 +14,7 @@ from datetime import datetime
 import redis
 
 from core import keys
-from models.connections import CLAIM_DUE
+from stores.connections import CLAIM_DUE
 
 CONVERSATION_CACHE_SECONDS = 30
 

@@ -25,8 +25,8 @@ from google.oauth2 import service_account
 
 from core.catalog import Provider
 from core.config import Settings
-from workers.providers._loop import BackgroundLoop
-from workers.providers.base import (
+from providers._loop import BackgroundLoop
+from providers.base import (
     Outcome,
     PushMessage,
     PushResult,
@@ -35,7 +35,7 @@ from workers.providers.base import (
     parse_retry_after,
     seconds_until,
 )
-from workers.providers.fcm_client import (
+from providers.fcm_client import (
     FCM_SCOPE,
     AccessTokenSource,
     FCMTransport,

@@ -17,8 +17,8 @@ import redis
 from core import keys
 from core.catalog import PresenceState
 from core.presence import Presence, PresenceFacts, latest
-from core.redis_client import run_script_in_order
-from models.connections import CLAIM_DUE
+from stores.client import run_script_in_order
+from stores.connections import CLAIM_DUE
 
 DEVICES_TTL_SECONDS = 30 * 86400  # how long a last_seen is remembered
 VISIBILITY_CACHE_SECONDS = 300

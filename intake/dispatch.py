@@ -16,7 +16,7 @@ import redis
 from rq import Queue
 
 from core.catalog import Priority
-from jobs.queues import queue
+from intake.queues import queue
 from models.db import db
 from models.sends import Accepted, accept_send, chunks
 
@@ -112,9 +112,9 @@ def notify(
     Raises marshmallow.ValidationError (with .messages naming the fields) on bad input.
     """
     from api.notifications.send_schemas import build_send_request
-    from workers.runtime import current
+    from runtime import current_runtime
 
-    runtime = current()
+    runtime = current_runtime()
     payload: dict[str, Any] = {
         "notification_type": notification_type,
         "target": {"all_users": True} if all_users else {"user_ids": list(user_ids)},
@@ -174,9 +174,9 @@ def publish_event(
     """
     from api.realtime.schemas import build_event_request
     from jobs.events import accept_event, after_accept
-    from workers.runtime import current
+    from runtime import current_runtime
 
-    runtime = current()
+    runtime = current_runtime()
     raw: dict[str, Any] = {"event_type": event_type, "payload": dict(payload or {})}
     if isinstance(target_user_ids, str):
         raw["target_user_id"] = target_user_ids

@@ -42,7 +42,7 @@ PG_SUPERUSER = "postgres"
 # name the pgserver library itself uses, so both can share it).
 PG_OS_USER = "pgserver"
 _PR_SET_PDEATHSIG = 1
-_LOG_MARKER = "=== core.embedded: starting"
+_LOG_MARKER = "=== devtools.embedded: starting"
 _PORT_IN_USE_MARKERS = ("Address already in use", "could not bind", "could not create listen")
 
 

@@ -2,7 +2,7 @@
 conversation), forwarding it, and stopping it on timeout or disconnect.
 
 The throttle and the timeout are rules in core.typing_indicator; the state is in Redis
-(models.typing_state). Never forwards anything to someone who is not the conversation's
+(stores.typing). Never forwards anything to someone who is not the conversation's
 other participant, and never logs what is typed.
 """
 
@@ -15,13 +15,13 @@ from typing import Any
 from core.catalog import ServerEvent, TypingStopReason, user_room
 from core.matching import is_active_match, other_participant
 from core.typing_indicator import stops_at
-from jobs.realtime_context import RealtimeContext
 from models.db import db
-from models.typing_state import Conversation
 from models.users import match_by_conversation
+from runtime import Runtime
+from stores.typing import Conversation
 
 
-def conversation(ctx: RealtimeContext, conversation_id: str) -> Conversation | None:
+def conversation(ctx: Runtime, conversation_id: str) -> Conversation | None:
     """The conversation's match, from the cache or the matches table."""
     cached = ctx.typing.cached_conversation(conversation_id)
     if cached is not None:
@@ -36,7 +36,7 @@ def conversation(ctx: RealtimeContext, conversation_id: str) -> Conversation | N
 
 
 def recipient_of(
-    ctx: RealtimeContext, sender_id: str, conversation_id: str, now: float
+    ctx: Runtime, sender_id: str, conversation_id: str, now: float
 ) -> str | None:
     """The other participant, when the sender is in a live match with this conversation."""
     found = conversation(ctx, conversation_id)
@@ -48,7 +48,7 @@ def recipient_of(
 
 
 def forward(
-    ctx: RealtimeContext,
+    ctx: Runtime,
     event: ServerEvent,
     sid: str,
     sender_id: str,
@@ -71,7 +71,7 @@ def forward(
 
 
 def stop_all_typing(
-    ctx: RealtimeContext, sid: str, sender_id: str, reason: TypingStopReason
+    ctx: Runtime, sid: str, sender_id: str, reason: TypingStopReason
 ) -> None:
     for conversation_id, (recipient_id, _) in ctx.typing.stop_all(sid).items():
         ctx.emit(
@@ -81,7 +81,7 @@ def stop_all_typing(
         )
 
 
-def stop_expired_typing(ctx: RealtimeContext, now: float | None = None) -> int:
+def stop_expired_typing(ctx: Runtime, now: float | None = None) -> int:
     """typing_stop (reason timeout) for every typing with no progress within the timeout."""
     now = time.time() if now is None else now
     expired = ctx.typing.claim_expired(now)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from core import keys
-from core.redis_client import run_script_in_order
+from stores.client import run_script_in_order
 
 # Open the window (nil), or give when the open one closes: atomic, so a window that closes
 # between the two steps cannot be missed.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.catalog import Provider
-from workers.providers.base import (
+from providers.base import (
     Outcome,
     PushMessage,
     PushResult,

@@ -30,9 +30,9 @@ from h2.exceptions import FlowControlError, NoAvailableStreamIDError, ProtocolEr
 
 from core.catalog import Provider
 from core.config import Settings
-from workers.providers import apns_transport
-from workers.providers._loop import BackgroundLoop
-from workers.providers.base import (
+from providers import apns_transport
+from providers._loop import BackgroundLoop
+from providers.base import (
     Outcome,
     PushMessage,
     PushResult,

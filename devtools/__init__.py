@@ -1,0 +1,2 @@
+"""Development tooling: the embedded PostgreSQL and Redis, and the process runner behind
+`make run`. Production code never imports it."""
