@@ -40,7 +40,7 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
         PeriodicJob(
             id="pulse-periodic-outbox-sweep",
             func=outbox.sweep_outbox,
-            interval_seconds=settings.outbox_sweep_interval_seconds,
+            interval_seconds=settings.delivery.outbox_sweep_interval_seconds,
             # The sweep is what recovers lost work: it must not wait behind a backlog.
             queue=Priority.CRITICAL.value,
             timeout_seconds=60,
@@ -52,7 +52,7 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
             queue=MAINTENANCE_QUEUE.value,
         ),
         PeriodicJob(
-            # The gateways sweep every REALTIME_SWEEP_INTERVAL themselves; this one covers
+            # The gateways sweep every REALTIME_SWEEP_INTERVAL_MS themselves; this one covers
             # a deployment whose gateways all died (their connections still expire).
             id="pulse-periodic-realtime-sweep",
             func=presence.sweep_realtime,

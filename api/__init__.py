@@ -34,7 +34,7 @@ def create_app(
     app.json.sort_keys = False  # keep "success" before "data", as in the seed's examples
     app.config.update(
         PULSE_SETTINGS=settings,
-        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_CONTENT_LENGTH=settings.api.max_request_bytes,
         API_TITLE="Pulse",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
@@ -42,9 +42,9 @@ def create_app(
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
-        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_STORAGE_URI=settings.storage.redis_url,
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
-        RATELIMIT_KEY_PREFIX=f"{settings.redis_key_prefix}ratelimit",
+        RATELIMIT_KEY_PREFIX=f"{settings.storage.redis_key_prefix}ratelimit",
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_HEADERS_ENABLED=True,
         # Fail open: if Redis is down the API keeps answering (Flask-Limiter logs it).

@@ -7,7 +7,6 @@ algorithm are refused. Token contents never reach a log line.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,11 +18,11 @@ from flask import g, request
 from api.errors import Forbidden, Unauthorized
 from core.catalog import Role
 from core.config import Settings
+from core.ids import is_user_id
 from models.db import db
 from models.users import ensure_user
 from runtime import current_runtime
 
-USER_ID_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -38,22 +37,22 @@ def decode_token(token: str, settings: Settings) -> Principal:
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_verification_key,
-            algorithms=[settings.jwt_algorithm],
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway=settings.jwt_leeway_seconds,
+            settings.auth.jwt_verification_key,
+            algorithms=[settings.auth.jwt_algorithm],
+            issuer=settings.auth.jwt_issuer,
+            audience=settings.auth.jwt_audience,
+            leeway=settings.auth.jwt_leeway_seconds,
             options={
                 "require": ["exp", "sub"],
-                "verify_aud": settings.jwt_audience is not None,
-                "verify_iss": settings.jwt_issuer is not None,
+                "verify_aud": settings.auth.jwt_audience is not None,
+                "verify_iss": settings.auth.jwt_issuer is not None,
             },
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired.", code="token_expired") from None
     except jwt.InvalidAlgorithmError:
         raise Unauthorized(
-            f"The token's algorithm is not accepted (only {settings.jwt_algorithm}).",
+            f"The token's algorithm is not accepted (only {settings.auth.jwt_algorithm}).",
             code="invalid_token",
         ) from None
     except jwt.InvalidSignatureError:
@@ -69,7 +68,7 @@ def decode_token(token: str, settings: Settings) -> Principal:
     except jwt.PyJWTError:
         raise Unauthorized("The token is malformed.", code="invalid_token") from None
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not USER_ID_PATTERN.match(subject):
+    if not is_user_id(subject):
         raise Unauthorized(
             "The token's 'sub' must be a user id of 1 to 64 visible characters.",
             code="invalid_token",
@@ -93,14 +92,14 @@ def mint_token(
     """Sign a token the API accepts (development and tests; production tokens come from auth)."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {"sub": user_id, "role": role.value, "iat": now, "exp": now + ttl}
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    key = private_key or settings.jwt_secret
+    if settings.auth.jwt_issuer:
+        claims["iss"] = settings.auth.jwt_issuer
+    if settings.auth.jwt_audience:
+        claims["aud"] = settings.auth.jwt_audience
+    key = private_key or settings.auth.jwt_secret
     if not key:
-        raise ValueError(f"{settings.jwt_algorithm} tokens need a private key to be signed")
-    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+        raise ValueError(f"{settings.auth.jwt_algorithm} tokens need a private key to be signed")
+    return jwt.encode(claims, key, algorithm=settings.auth.jwt_algorithm)
 
 
 def bearer_token() -> str | None:

@@ -208,10 +208,10 @@ def run_phase(procs: list[ClientProcess], command: dict[str, Any]) -> dict[str, 
 
 
 def publish_events(env: dict[str, str], targets: list[str], rate: float, seconds: float) -> int:
-    """Backend events through intake.dispatch.publish_event, as another service would."""
+    """Backend events through intake.client.publish_event, as another service would."""
     os.environ.update(env)
     import runtime
-    from intake.dispatch import publish_event
+    from intake.client import publish_event
 
     runtime.configure(load_settings(env))
     total = int(rate * seconds)
@@ -272,7 +272,7 @@ def main() -> None:
             "TOKEN_HASH_KEY": secrets.token_hex(16),
             "SOCKETIO_CHANNEL": f"pulse-bench-{secrets.token_hex(4)}",
             "LOG_LEVEL": "WARNING",
-            "SOCKET_EVENT_RATE": "50",
+            "SOCKET_EVENT_RATE_PER_SECOND": "50",
         }
         settings = load_settings(env)
         print(f"preparing {pairs_count} matched pairs ...", flush=True)
@@ -320,7 +320,9 @@ def main() -> None:
             connect_seconds = time.monotonic() - connect_started
             time.sleep(2)
             memory_after = rss(gateway_pids)
-            live = redis.Redis.from_url(redis_url).zcard(f"{settings.redis_key_prefix}rt:conns")
+            live = redis.Redis.from_url(redis_url).zcard(
+                f"{settings.storage.redis_key_prefix}rt:conns"
+            )
             print(f"{connected} clients connected in {connect_seconds:.1f}s ({live} records)")
 
             seconds = arguments.seconds

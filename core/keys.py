@@ -127,11 +127,6 @@ def rt_gateways(prefix: str) -> str:
     return f"{prefix}rt:gateways"
 
 
-def rt_http_heartbeat(prefix: str, user_id: str, subject: str) -> str:
-    """Rate limit of POST /realtime/heartbeat for one connection or device."""
-    return f"{prefix}rt:hb:{user_id}:{subject}"
-
-
 def rt_user_visibility(prefix: str, user_id: str) -> str:
     """Cached presence visibility of a user (the users table is the truth)."""
     return f"{prefix}rt:user:{user_id}:visibility"

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.config import DeliverySettings
 
 
 @dataclass(frozen=True)
@@ -26,3 +30,9 @@ class RetryPolicy:
         window = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
         delay = max(window * jitter, retry_after or 0.0, 1.0)
         return now + timedelta(seconds=min(delay, max(self.cap_seconds, retry_after or 0.0)))
+
+
+def retry_policy(delivery: DeliverySettings) -> RetryPolicy:
+    """The deployment's policy (DELIVERY_MAX_ATTEMPTS, RETRY_BASE_SECONDS): every retry,
+    a provider's transient error or an Expo receipt's, is timed by it."""
+    return RetryPolicy(max_attempts=delivery.max_attempts, base_seconds=delivery.retry_base_seconds)

@@ -1,4 +1,5 @@
-"""Marshmallow fields shared by the API's schemas: strict types, times of day, time zones."""
+"""Marshmallow fields shared by every request schema (HTTP, Socket.IO and the in-process
+client): strict types, user ids, times of day, time zones, UTC date-times."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from core.config import parse_hh_mm
+from core.ids import USER_ID_PATTERN, USER_ID_RULE
 
 
 class StrictBoolean(fields.Boolean):
@@ -19,6 +21,16 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise ValidationError("Not a boolean: use true or false.")
         return value
+
+
+class UserId(fields.String):
+    """A user id (core.ids: 1-64 visible characters)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(
+            validate=validate.Regexp(USER_ID_PATTERN, error=f"Not a user id ({USER_ID_RULE})."),
+            **kwargs,
+        )
 
 
 class TimeOfDay(fields.Field):

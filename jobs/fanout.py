@@ -26,6 +26,6 @@ def fan_out_send(send_id: str, after_user_id: str | None = None) -> int:
         ids,
         last,
         priority,
-        runtime.settings.notification_batch_size,
+        runtime.settings.delivery.batch_size,
     )
     return len(ids)

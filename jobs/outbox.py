@@ -8,12 +8,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
-
 from intake.dispatch import enqueue_deliveries, enqueue_fan_out
 from models.db import db
-from models.notifications import Notification, NotificationSend
 from models.outbox import take_back_expired_leases, take_due
+from models.sends import stalled_fan_outs
 from runtime import current_runtime
 
 log = logging.getLogger(__name__)
@@ -27,12 +25,12 @@ def sweep_outbox() -> dict[str, int]:
     runtime = current_runtime()
     settings = runtime.settings
     now = datetime.now(UTC)
-    stale_before = now - timedelta(seconds=settings.outbox_reenqueue_after_seconds)
+    stale_before = now - timedelta(seconds=settings.delivery.outbox_reenqueue_after_seconds)
     with db.session_scope() as session:
         taken_back = take_back_expired_leases(session, now)
         due = take_due(session, now, stale_before, SWEEP_LIMIT)
-        stalled = _stalled_fan_outs(session, stale_before)
-    jobs = enqueue_deliveries(runtime.redis, due, settings.notification_batch_size)
+        stalled = stalled_fan_outs(session, stale_before)
+    jobs = enqueue_deliveries(runtime.redis, due, settings.delivery.batch_size)
     for send_id, after in stalled:
         enqueue_fan_out(runtime.redis, send_id, after)
     counts = {
@@ -44,19 +42,3 @@ def sweep_outbox() -> dict[str, int]:
     if any(counts.values()):
         log.info("event=outbox_swept %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
-
-
-def _stalled_fan_outs(session, stale_before: datetime) -> list[tuple]:
-    last_user = (
-        select(func.max(Notification.user_id))
-        .where(Notification.send_id == NotificationSend.id)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(NotificationSend.id, last_user).where(
-            NotificationSend.fanned_out_at.is_(None),
-            NotificationSend.request["all_users"].as_boolean(),
-            NotificationSend.created_at < stale_before,
-        )
-    )
-    return [(send_id, after) for send_id, after in rows]

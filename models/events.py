@@ -1,9 +1,11 @@
-"""Real-time events to broadcast over Socket.IO, stored before they are sent."""
+"""Real-time events to broadcast over Socket.IO, stored before they are sent; accepting one
+(its rows, and for a match_update the upserted match) commits here."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +14,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.catalog import RealtimeEventType
+from core.requests import EventRequest
+from core.timefmt import iso
 from models.base import Base, created_at, one_of, uuid_pk
-from models.users import ensure_user
+from models.users import Match, ensure_user, upsert_match
 
 
 class RealtimeEvent(Base):
@@ -102,3 +106,56 @@ def purge_processed(session: Session, before: datetime) -> int:
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class AcceptedEvents:
+    event_ids: list[uuid.UUID]
+    match_id: uuid.UUID | None
+    conversations_changed: tuple[str, ...]
+    match_people: tuple[str, ...] = ()
+
+    @property
+    def response(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "event_ids": [str(i) for i in self.event_ids],
+            "count": len(self.event_ids),
+            "status": "accepted",
+        }
+        if self.match_id is not None:
+            answer["match_id"] = str(self.match_id)
+        return answer
+
+
+def accept_event(session: Session, request: EventRequest) -> AcceptedEvents:
+    """Store the event's rows (and upsert the match of a match_update), and commit."""
+    payload = dict(request.payload)
+    match_id = None
+    conversations: tuple[str, ...] = ()
+    if request.match is not None:
+        before = session.scalar(
+            select(Match.conversation_id).where(
+                Match.user_a_id == request.match.user_a_id,
+                Match.user_b_id == request.match.user_b_id,
+            )
+        )
+        match = upsert_match(
+            session, request.match.user_a_id, request.match.user_b_id, request.match.changes
+        )
+        match_id = match.id
+        conversations = tuple(c for c in {before, match.conversation_id} if c)
+        payload.update(
+            {
+                "match_id": str(match.id),
+                "user_ids": [match.user_a_id, match.user_b_id],
+                "status": match.status,
+                "conversation_id": match.conversation_id,
+                "expires_at": iso(match.expires_at),
+            }
+        )
+    ids = add_events(
+        session, request.event_type.value, request.user_id, request.target_user_ids, payload
+    )
+    session.commit()
+    people = (request.match.user_a_id, request.match.user_b_id) if request.match else ()
+    return AcceptedEvents(ids, match_id, conversations, people)

@@ -5,8 +5,6 @@ after the commit, never before.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,63 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.catalog import NotificationStatus, NotificationType, Priority
+from core.requests import SendRequest
 from core.sanitize import clean_body, clean_title
 from core.templates import DEFAULT_LOCALE, render
 from models.notifications import Notification, NotificationSend
 from models.users import Match, User
 
 FANOUT_PAGE = 1_000
-
-
-@dataclass(frozen=True)
-class SendRequest:
-    notification_type: NotificationType
-    priority: Priority
-    data: dict[str, Any]
-    title: str | None = None
-    body: str | None = None
-    user_ids: tuple[str, ...] = ()
-    all_users: bool = False
-    platforms: tuple[str, ...] | None = None
-    scheduled_for: datetime | None = None
-    expires_at: datetime | None = None
-    idempotency_key: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "notification_type": self.notification_type.value,
-            "priority": self.priority.value,
-            "data": self.data,
-            "title": self.title,
-            "body": self.body,
-            "user_ids": list(self.user_ids),
-            "all_users": self.all_users,
-            "platforms": list(self.platforms) if self.platforms is not None else None,
-            "scheduled_for": self.scheduled_for.isoformat() if self.scheduled_for else None,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> SendRequest:
-        return cls(
-            notification_type=NotificationType(raw["notification_type"]),
-            priority=Priority(raw["priority"]),
-            data=raw["data"],
-            title=raw["title"],
-            body=raw["body"],
-            user_ids=tuple(raw["user_ids"]),
-            all_users=raw["all_users"],
-            platforms=tuple(raw["platforms"]) if raw["platforms"] is not None else None,
-            scheduled_for=_parse(raw["scheduled_for"]),
-            expires_at=_parse(raw["expires_at"]),
-        )
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.as_json(), sort_keys=True).encode()).hexdigest()
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 class IdempotencyConflict(Exception):
@@ -250,3 +198,23 @@ def fan_out_page(
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def stalled_fan_outs(
+    session: Session, stale_before: datetime
+) -> list[tuple[uuid.UUID, str | None]]:
+    """All-users sends made before `stale_before` whose fan-out has not finished, with the
+    last user id it reached (the next page starts after it)."""
+    last_user = (
+        select(func.max(Notification.user_id))
+        .where(Notification.send_id == NotificationSend.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(NotificationSend.id, last_user).where(
+            NotificationSend.fanned_out_at.is_(None),
+            NotificationSend.request["all_users"].as_boolean(),
+            NotificationSend.created_at < stale_before,
+        )
+    )
+    return [(send_id, after) for send_id, after in rows]

@@ -140,14 +140,35 @@ def find_own_token(
     return session.scalars(query).one_or_none()
 
 
-def deactivate_token(session: Session, push_token: PushToken, reason: str, now: datetime) -> None:
-    """Mark a token inactive (idempotent) and commit; the row stays for delivery history
-    until the cleanup job purges it."""
-    if push_token.is_active:
-        push_token.is_active = False
-        push_token.deactivated_at = now
-        push_token.deactivation_reason = reason
-        push_token.updated_at = now
+def deactivate_token(
+    session: Session,
+    token_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    *,
+    unless_used_after: datetime | None = None,
+) -> bool:
+    """The one way a token stops being used (an unregister, a provider's "dead token" at
+    send time or in an Expo receipt): idempotent, in the caller's unit of work (no commit).
+    `unless_used_after`: keep it if it was registered again after that moment (APNs' 410
+    says when the token died). The row stays for delivery history until the cleanup job
+    purges it. Returns whether this call deactivated it."""
+    conditions = [PushToken.id == token_id, PushToken.is_active]
+    if unless_used_after is not None:
+        conditions.append(PushToken.last_used <= unless_used_after)
+    result = session.execute(
+        update(PushToken)
+        .where(*conditions)
+        .values(
+            is_active=False, deactivated_at=now, deactivation_reason=reason[:64], updated_at=now
+        )
+    )
+    return bool(result.rowcount)
+
+
+def unregister_token(session: Session, token_id: uuid.UUID, now: datetime) -> None:
+    """The app unregistered one of its user's tokens: deactivate it and commit."""
+    deactivate_token(session, token_id, "unregistered", now)
     session.commit()
 
 

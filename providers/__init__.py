@@ -49,10 +49,10 @@ def build_providers(
 ) -> dict[Provider, PushProvider]:
     providers: dict[Provider, PushProvider] = {}
     apns_parts = {
-        "APPLE_PUSH_KEY_FILE": settings.apple_push_key_file,
-        "APPLE_PUSH_KEY_ID": settings.apple_push_key_id,
-        "APPLE_PUSH_TEAM_ID": settings.apple_push_team_id,
-        "APNS_TOPIC": settings.apns_topic,
+        "APPLE_PUSH_KEY_FILE": settings.providers.apns_key_file,
+        "APPLE_PUSH_KEY_ID": settings.providers.apns_key_id,
+        "APPLE_PUSH_TEAM_ID": settings.providers.apns_team_id,
+        "APNS_TOPIC": settings.providers.apns_topic,
     }
     missing = [name for name, value in apns_parts.items() if not value]
     if missing and len(missing) < len(apns_parts):
@@ -62,11 +62,11 @@ def build_providers(
         from providers.apns import APNsProvider
 
         providers[Provider.APNS] = APNsProvider(settings)
-    if settings.fcm_service_account_file:
+    if settings.providers.fcm_service_account_file:
         from providers.fcm import FCMProvider
 
         providers[Provider.FCM] = FCMProvider(settings)
-    expo_is_default = settings.expo_push_host.rstrip("/") == DEFAULT_EXPO_HOST
+    expo_is_default = settings.providers.expo_host.rstrip("/") == DEFAULT_EXPO_HOST
     if not (settings.is_development and expo_is_default):
         from providers.expo import ExpoProvider
 

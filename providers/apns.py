@@ -192,17 +192,17 @@ class APNsProvider:
         missing = [
             name
             for name, value in (
-                ("APPLE_PUSH_KEY_FILE", settings.apple_push_key_file),
-                ("APPLE_PUSH_KEY_ID", settings.apple_push_key_id),
-                ("APPLE_PUSH_TEAM_ID", settings.apple_push_team_id),
-                ("APNS_TOPIC", settings.apns_topic),
+                ("APPLE_PUSH_KEY_FILE", settings.providers.apns_key_file),
+                ("APPLE_PUSH_KEY_ID", settings.providers.apns_key_id),
+                ("APPLE_PUSH_TEAM_ID", settings.providers.apns_team_id),
+                ("APNS_TOPIC", settings.providers.apns_topic),
             )
             if not value
         ]
         if missing:
             raise ValueError(f"APNs needs {', '.join(missing)}")
         self._settings = settings
-        self._key = Path(str(settings.apple_push_key_file)).read_text()
+        self._key = Path(str(settings.providers.apns_key_file)).read_text()
         self._max_in_flight = max_in_flight
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
@@ -228,7 +228,7 @@ class APNsProvider:
                 kv(
                     host=client.pool.protocol_class.APNS_SERVER,
                     port=client.pool.protocol_class.APNS_PORT,
-                    sandbox=self._settings.apns_use_sandbox,
+                    sandbox=self._settings.providers.apns_use_sandbox,
                 ),
             )
             return self._running
@@ -238,20 +238,20 @@ class APNsProvider:
         settings = self._settings
         client = APNs(
             key=self._key,
-            key_id=settings.apple_push_key_id,
-            team_id=settings.apple_push_team_id,
-            topic=settings.apns_topic,
-            use_sandbox=settings.apns_use_sandbox,
+            key_id=settings.providers.apns_key_id,
+            team_id=settings.providers.apns_team_id,
+            topic=settings.providers.apns_topic,
+            use_sandbox=settings.providers.apns_use_sandbox,
             max_connections=self._max_connections,
             max_connection_attempts=1,
-            ssl_context=apns_transport.ssl_context(settings.apns_ca_file),
+            ssl_context=apns_transport.ssl_context(settings.providers.apns_ca_file),
         )
         client.pool.protocol_class = apns_transport.protocol_class(
-            settings.apns_host,
-            settings.apns_port,
-            settings.apns_use_sandbox,
+            settings.providers.apns_host,
+            settings.providers.apns_port,
+            settings.providers.apns_use_sandbox,
             JWTAuthorizationHeaderProvider(
-                self._key, settings.apple_push_key_id, settings.apple_push_team_id
+                self._key, settings.providers.apns_key_id, settings.providers.apns_team_id
             ),
         )
         return client

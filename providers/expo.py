@@ -140,8 +140,8 @@ class ExpoProvider:
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
     ) -> None:
-        self._host = settings.expo_push_host.rstrip("/")
-        self._access_token = settings.expo_push_access_token
+        self._host = settings.providers.expo_host.rstrip("/")
+        self._access_token = settings.providers.expo_access_token
         self._concurrency = concurrency
         self._timeout = (connect_timeout, read_timeout)
         self._lock = threading.Lock()

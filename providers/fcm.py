@@ -227,17 +227,17 @@ class FCMProvider:
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
     ) -> None:
-        if not settings.fcm_service_account_file:
+        if not settings.providers.fcm_service_account_file:
             raise ValueError("FCM needs FCM_SERVICE_ACCOUNT_FILE")
         # google-auth reads token_uri from the file: that is where the OAuth token comes from.
         self._credentials = service_account.Credentials.from_service_account_file(
-            settings.fcm_service_account_file, scopes=[FCM_SCOPE]
+            settings.providers.fcm_service_account_file, scopes=[FCM_SCOPE]
         )
         # pyfcm prefers the service account's project; FCM_PROJECT_ID fills in when absent.
-        self._project_id = self._credentials.project_id or settings.fcm_project_id
+        self._project_id = self._credentials.project_id or settings.providers.fcm_project_id
         if not self._project_id:
             raise ValueError("FCM needs a project id: in the service account or FCM_PROJECT_ID")
-        self._endpoint = settings.fcm_endpoint
+        self._endpoint = settings.providers.fcm_endpoint
         self._max_in_flight = max_in_flight
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.catalog import PresenceState, RealtimeEventType, user_room
 from core.presence import aggregate
+from core.timefmt import iso
 from models.outbox import Claimed
 from runtime import Runtime
 
@@ -33,8 +34,8 @@ def active_in_app(runtime: Runtime, user_ids: Sequence[str]) -> Callable[[str], 
         if aggregate(
             user_facts,
             now,
-            timedelta(seconds=settings.away_after_seconds),
-            timedelta(seconds=settings.offline_after_seconds),
+            timedelta(seconds=settings.realtime.away_after_seconds),
+            timedelta(seconds=settings.realtime.offline_after_seconds),
         ).status
         is PresenceState.ONLINE
     }
@@ -49,7 +50,7 @@ def in_app_payload(notification: Claimed) -> dict[str, Any]:
         "body": notification.body,
         "data": notification.data,
         "priority": notification.priority,
-        "created_at": notification.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso(notification.created_at),
     }
 
 

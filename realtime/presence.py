@@ -16,16 +16,13 @@ from typing import Any
 
 from core.catalog import PresenceState, PresenceVisibility, ServerEvent, TypingStopReason
 from core.presence import Presence, aggregate, may_see, view
+from core.timefmt import iso
 from models.db import db
 from models.users import active_partners, presence_visibilities
 from runtime import Runtime
 from stores.connections import ConnectionRecord
 
 log = logging.getLogger(__name__)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def presence_payload(user_id: str, presence: Presence) -> dict[str, Any]:
@@ -46,8 +43,8 @@ def compute(ctx: Runtime, user_id: str, now: float) -> tuple[int, Presence]:
     return version, aggregate(
         facts,
         _at(now),
-        timedelta(seconds=settings.away_after_seconds),
-        timedelta(seconds=settings.offline_after_seconds),
+        timedelta(seconds=settings.realtime.away_after_seconds),
+        timedelta(seconds=settings.realtime.offline_after_seconds),
     )
 
 
@@ -127,7 +124,7 @@ def announce(
         to=hidden,
     )
     if coalesced:
-        due = now + ctx.settings.presence_update_interval_ms / 1000
+        due = now + ctx.settings.realtime.presence_update_interval_ms / 1000
         ctx.presence.queue_coalesced(coalesced, user_id, due)
 
 
@@ -157,8 +154,8 @@ def views_for(
     matched = partners(ctx, viewer_id, now) if needs_partners else set()
     settings = ctx.settings
     away, offline = (
-        timedelta(seconds=settings.away_after_seconds),
-        timedelta(seconds=settings.offline_after_seconds),
+        timedelta(seconds=settings.realtime.away_after_seconds),
+        timedelta(seconds=settings.realtime.offline_after_seconds),
     )
     views = []
     for user_id in user_ids:
@@ -242,7 +239,7 @@ def sweep_stale_connections(ctx: Runtime, now: float) -> int:
     for user_id, sid in ctx.connections.claim_expired(now):
         if ctx.connections.reinstate(user_id, sid):
             continue
-        last_seen = now - ctx.settings.realtime_connection_ttl_seconds
+        last_seen = now - ctx.settings.realtime.connection_ttl_seconds
         connection_closed(ctx, user_id, sid, f"conn-{sid}", last_seen, now=now)
         removed += 1
     if removed:

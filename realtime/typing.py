@@ -63,7 +63,7 @@ def forward(
         ctx.typing.stop(sid, conversation_id)
         payload: dict[str, Any] = {"reason": TypingStopReason.STOPPED.value}
     else:
-        deadline = stops_at(now, ctx.settings.typing_timeout_seconds)
+        deadline = stops_at(now, ctx.settings.realtime.typing_timeout_seconds)
         ctx.typing.start(sid, conversation_id, recipient_id, sender_id, deadline)
         payload = dict(extra or {})
     payload.update({"conversation_id": conversation_id, "user_id": sender_id})

@@ -67,9 +67,9 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        prefix = self.settings.redis_key_prefix
+        prefix = self.settings.storage.redis_key_prefix
         self.connections = ConnectionStore(
-            self.redis, prefix, self.settings.realtime_connection_ttl_seconds
+            self.redis, prefix, self.settings.realtime.connection_ttl_seconds
         )
         self.presence = PresenceStore(self.redis, prefix)
         self.typing = TypingStore(self.redis, prefix)
@@ -89,7 +89,8 @@ class Runtime:
         with self._lock:
             if self._emitter is None:
                 self._emitter = SocketIO(
-                    message_queue=self.settings.redis_url, channel=self.settings.socketio_channel
+                    message_queue=self.settings.storage.redis_url,
+                    channel=self.settings.realtime.socketio_channel,
                 )
             return self._emitter
 
@@ -106,7 +107,7 @@ class Runtime:
 
     def _record_sink_push(self, push: dict[str, Any]) -> None:
         """Keep the development sink's last pushes in Redis for `make run` users to inspect."""
-        key = keys.sink_pushes(self.settings.redis_key_prefix)
+        key = keys.sink_pushes(self.settings.storage.redis_key_prefix)
         pipe = self.redis.pipeline()
         pipe.lpush(key, json.dumps(push))
         pipe.ltrim(key, 0, SINK_KEEP - 1)
@@ -123,7 +124,7 @@ def _redis_for(settings: Settings, process: Process) -> redis.Redis:
     if process is Process.GATEWAY:
         return redis.Redis(
             connection_pool=redis.BlockingConnectionPool.from_url(
-                settings.redis_url,
+                settings.storage.redis_url,
                 max_connections=GATEWAY_REDIS_POOL_SIZE,
                 timeout=10,
                 socket_timeout=5,
@@ -131,22 +132,24 @@ def _redis_for(settings: Settings, process: Process) -> redis.Redis:
             )
         )
     if process is Process.API:
-        return connect(settings.redis_url)
+        return connect(settings.storage.redis_url)
     # RQ keeps blocking reads open longer than the API's socket timeout allows.
-    return connect(settings.redis_url, socket_timeout=None)
+    return connect(settings.storage.redis_url, socket_timeout=None)
 
 
 def _configure_database(settings: Settings, process: Process) -> None:
     if process is Process.GATEWAY:
         db.configure(
-            settings.database_url, pool_size=GATEWAY_DB_POOL_SIZE, max_overflow=GATEWAY_DB_POOL_SIZE
+            settings.storage.database_url,
+            pool_size=GATEWAY_DB_POOL_SIZE,
+            max_overflow=GATEWAY_DB_POOL_SIZE,
         )
     elif process is Process.API:
-        db.configure(settings.database_url, pool_size=API_DB_POOL_SIZE)
+        db.configure(settings.storage.database_url, pool_size=API_DB_POOL_SIZE)
     else:
         # Every part of a delivery job holds a connection at once; a pool smaller than that
         # would open and close an overflow connection (a PostgreSQL backend) per session.
-        db.configure(settings.database_url, pool_size=settings.delivery_concurrency + 2)
+        db.configure(settings.storage.database_url, pool_size=settings.delivery.concurrency + 2)
 
 
 _current: Runtime | None = None
@@ -161,8 +164,8 @@ def build(settings: Settings, process: Process) -> Runtime:
         settings=settings,
         redis=_redis_for(settings, process),
         cipher=TokenCipher(
-            settings.token_encryption_keys,
-            settings.token_hash_key,
+            settings.auth.token_encryption_keys,
+            settings.auth.token_hash_key,
             decrypted_cache_size=cipher_cache,
         ),
         db=db,

@@ -248,14 +248,6 @@ class ConnectionStore:
     def note_heartbeat(self, user_id: str, now: float) -> None:
         self.redis.set(keys.rt_user_last_heartbeat(self.prefix, user_id), repr(now), ex=86400)
 
-    def heartbeat_allowed(self, user_id: str, subject: str, window_seconds: int) -> int:
-        """0 when this connection or device may send an HTTP heartbeat now (and starts its
-        window), else the seconds to wait."""
-        key = keys.rt_http_heartbeat(self.prefix, user_id, subject)
-        if self.redis.set(key, "1", nx=True, ex=window_seconds):
-            return 0
-        return max(1, int(self.redis.ttl(key)))
-
     def mark_gateway_alive(self, node: str, until: float) -> None:
         self.redis.zadd(keys.rt_gateways(self.prefix), {node: until})
 

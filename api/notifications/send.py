@@ -21,11 +21,10 @@ from api.notifications.send_schemas import (
     InboxSchema,
     NotificationDetailSchema,
     SendAcceptedSchema,
-    SendSchema,
-    to_send_request,
 )
 from core.catalog import Role
 from intake.dispatch import dispatch
+from intake.sends import SendSchema, to_send_request
 from models.notifications import Notification, deliveries_of, inbox_page
 from models.sends import IdempotencyConflict, accept_send
 from runtime import current_runtime
@@ -59,7 +58,7 @@ def send_notification(args: dict[str, Any]) -> dict[str, Any]:
             details={"idempotency_key": request.idempotency_key},
         ) from None
     settings = current_runtime().settings
-    dispatch(current_runtime().redis, accepted, settings.notification_batch_size)
+    dispatch(current_runtime().redis, accepted, settings.delivery.batch_size)
     return ok(accepted.response)
 
 

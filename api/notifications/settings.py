@@ -26,7 +26,7 @@ class UnknownNotificationType(ApiError):
 
 
 def _settings_limit() -> str:
-    return current_runtime().settings.rate_limit_settings
+    return current_runtime().settings.api.rate_limit_settings
 
 
 def _as_response(user_settings: UserSettings) -> dict[str, Any]:
@@ -49,8 +49,8 @@ def _current_settings() -> UserSettings:
     return read_settings(
         request_session(),
         current_principal().user_id,
-        config.quiet_hours_default_start,
-        config.quiet_hours_default_end,
+        config.rules.quiet_hours_default_start,
+        config.rules.quiet_hours_default_end,
     )
 
 
@@ -87,8 +87,8 @@ def put_settings(args: dict[str, Any]) -> dict[str, Any]:
         current_principal().user_id,
         preference_changes=changes,
         quiet_hours_changes=args.get("quiet_hours") or {},
-        default_start=config.quiet_hours_default_start,
-        default_end=config.quiet_hours_default_end,
+        default_start=config.rules.quiet_hours_default_start,
+        default_end=config.rules.quiet_hours_default_end,
     )
     if args.get("privacy"):
         change_presence_visibility(

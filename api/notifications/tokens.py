@@ -18,7 +18,7 @@ from api.notifications.schemas import (
 )
 from core.catalog import Platform, Provider, Role
 from core.device_tokens import TokenCipher, TokenFormatError, infer_provider, validate_token
-from models.tokens import deactivate_token, find_own_token, list_tokens, register_token
+from models.tokens import find_own_token, list_tokens, register_token, unregister_token
 from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
@@ -29,7 +29,7 @@ def _cipher() -> TokenCipher:
 
 
 def _register_limit() -> str:
-    return current_runtime().settings.rate_limit_register_token
+    return current_runtime().settings.api.rate_limit_register_token
 
 
 @blp.route("/register-token", methods=["POST"])
@@ -89,7 +89,7 @@ def unregister_device_token(args: dict[str, Any]) -> dict[str, Any]:
     )
     if push_token is None:
         raise NotFound("You have no such device token.")
-    deactivate_token(session, push_token, "unregistered", datetime.now(UTC))
+    unregister_token(session, push_token.id, datetime.now(UTC))
     return ok({"message": "Device token unregistered successfully", "token_id": push_token.id})
 
 

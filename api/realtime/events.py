@@ -11,9 +11,11 @@ from api.envelope import envelope, ok
 from api.errors import ValidationFailed
 from api.extensions import request_session
 from api.realtime import blp
-from api.realtime.schemas import EventAcceptedSchema, PublishEventSchema, to_event_request
+from api.realtime.schemas import EventAcceptedSchema
 from core.catalog import Role
-from jobs.events import accept_event, after_accept
+from intake.dispatch import dispatch_events
+from intake.events import PublishEventSchema, to_event_request
+from models.events import accept_event
 from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
@@ -36,6 +38,5 @@ def publish(args: dict[str, Any]) -> dict[str, Any]:
             f"Invalid value for {', '.join(sorted(fields))}.", details={"fields": fields}
         ) from None
     accepted = accept_event(request_session(), request)
-    settings = current_runtime().settings
-    after_accept(current_runtime().redis, settings.redis_key_prefix, accepted)
+    dispatch_events(current_runtime(), accepted)
     return ok(accepted.response)

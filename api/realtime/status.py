@@ -13,7 +13,7 @@ from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.realtime import blp
 from api.realtime.schemas import StatusSchema
-from realtime.presence import iso
+from core.timefmt import iso
 from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]

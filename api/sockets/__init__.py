@@ -25,14 +25,14 @@ def init_gateway(app: Flask, runtime: Runtime, async_mode: str) -> None:
     from api.sockets import connection, guard, presence, typing  # noqa: F401  (handlers)
     from api.sockets.loop import run_loop
 
-    origins = settings.realtime_allowed_origins
+    origins = settings.realtime.allowed_origins
     socketio.init_app(
         app,
         async_mode=async_mode,
-        message_queue=settings.redis_url,
-        channel=settings.socketio_channel,
+        message_queue=settings.storage.redis_url,
+        channel=settings.realtime.socketio_channel,
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
-        max_http_buffer_size=settings.socket_max_message_bytes,
+        max_http_buffer_size=settings.realtime.max_message_bytes,
         manage_session=False,
         logger=False,
         engineio_logger=False,

@@ -84,7 +84,7 @@ def on_connect(auth: Any = None) -> bool:
     join_room(user_room(user_id))
     CONNECTIONS[sid] = LocalConnection(
         record=record,
-        bucket=full_bucket(ctx.settings.socket_event_burst, time.monotonic()),
+        bucket=full_bucket(ctx.settings.realtime.event_burst, time.monotonic()),
         last_activity_write=time.monotonic(),
         low_battery=record.low_battery,
     )

@@ -53,14 +53,14 @@ def admit(conn: LocalConnection, sid: str, event: str) -> dict[str, Any] | None:
     now = time.monotonic()
     settings = ctx.settings
     allowed, conn.bucket = take(
-        conn.bucket, now, settings.socket_event_rate_per_second, settings.socket_event_burst
+        conn.bucket, now, settings.realtime.event_rate_per_second, settings.realtime.event_burst
     )
     if allowed:
         return None
-    wait = retry_after_ms(conn.bucket, settings.socket_event_rate_per_second)
+    wait = retry_after_ms(conn.bucket, settings.realtime.event_rate_per_second)
     answer = error_payload(
         SocketErrorCode.RATE_LIMITED,
-        f"Too many events: at most {settings.socket_event_rate_per_second} a second.",
+        f"Too many events: at most {settings.realtime.event_rate_per_second} a second.",
         event,
         {"retry_after_ms": wait},
     )
@@ -74,11 +74,11 @@ def note_activity(
     ctx: Runtime, conn: LocalConnection, sid: str, publish: bool = True
 ) -> None:
     """The user did something on this connection: written at most once per tenth of
-    AWAY_AFTER, and presence recomputed then (away -> online) unless the handler does it
+    AWAY_AFTER_SECONDS, and presence recomputed then (away -> online) unless the handler does it
     anyway."""
     now = time.monotonic()
-    # A tenth of AWAY_AFTER (at most 30 s): away is never declared more than that early.
-    interval = min(30.0, ctx.settings.away_after_seconds / 10)
+    # A tenth of AWAY_AFTER_SECONDS (at most 30 s): away is never declared more than that early.
+    interval = min(30.0, ctx.settings.realtime.away_after_seconds / 10)
     if now - conn.last_activity_write < interval:
         return
     conn.last_activity_write = now

@@ -28,10 +28,10 @@ def refresh_own_connections(ctx: Runtime, node: str, now: float) -> None:
 
 
 def run_loop(ctx: Runtime, sleep: Any, node: str) -> None:
-    """Forever: say this gateway is alive and sweep every REALTIME_SWEEP_INTERVAL;
+    """Forever: say this gateway is alive and sweep every REALTIME_SWEEP_INTERVAL_MS;
     refresh this gateway's connection records every TTL/3."""
-    tick = ctx.settings.realtime_sweep_interval_ms / 1000
-    refresh_every = max(1.0, ctx.settings.realtime_connection_ttl_seconds / 3)
+    tick = ctx.settings.realtime.sweep_interval_ms / 1000
+    refresh_every = max(1.0, ctx.settings.realtime.connection_ttl_seconds / 3)
     next_refresh = 0.0
     while True:
         try:

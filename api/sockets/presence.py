@@ -7,7 +7,6 @@ Thin: each handler calls realtime.presence, which applies the visibility rules.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from api.sockets.guard import client_event
@@ -19,12 +18,12 @@ from api.sockets.schemas import (
     PresenceUpdateSchema,
 )
 from core.catalog import ClientEvent, PresenceState, ServerEvent
+from core.timefmt import iso_from_timestamp
 from models.activity import UserActivity
 from models.db import db
 from realtime.presence import (
     announce_activity,
     choose_status,
-    iso,
     presence_payload,
     publish_presence,
     subscribe,
@@ -98,4 +97,4 @@ def heartbeat(
     ctx.connections.touch(sid, conn.user_id, now, heartbeat=True)
     if "low_battery" in data and data["low_battery"] != conn.low_battery:
         _set_low_battery(ctx, conn, sid, data["low_battery"], now)
-    return {"ok": True, "server_time": iso(datetime.fromtimestamp(now, UTC))}
+    return {"ok": True, "server_time": iso_from_timestamp(now)}

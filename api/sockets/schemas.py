@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from api.realtime.schemas import USER_ID
 from core.catalog import ActivityType, Platform, values
 from core.presence import CHOOSABLE
-from intake.fields import StrictBoolean
+from intake.fields import StrictBoolean, UserId
 
 MAX_SUBSCRIBE = 500
 
@@ -39,7 +38,7 @@ class PresenceUpdateSchema(Schema):
 
 class PresenceSubscribeSchema(Schema):
     user_ids = fields.List(
-        fields.String(validate=validate.Regexp(USER_ID, error="Not a user id.")),
+        UserId(),
         required=True,
         validate=validate.Length(min=1, max=MAX_SUBSCRIBE),
     )

@@ -53,7 +53,9 @@ def typing_progress(
     ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     now = time.monotonic()
-    if not progress_allowed(conn.last_progress, now, ctx.settings.typing_progress_interval_ms):
+    if not progress_allowed(
+        conn.last_progress, now, ctx.settings.realtime.typing_progress_interval_ms
+    ):
         return {"ok": True, "throttled": True}
     conn.last_progress = now
     extra = {"char_count": data["char_count"], "duration_ms": data["duration_ms"]}

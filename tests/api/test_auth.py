@@ -42,14 +42,14 @@ def unsigned(payload):
 
 
 def test_a_valid_token_is_accepted_and_creates_the_user_row(client, settings, db_session):
-    token = jwt.encode(claims(), settings.jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims(), settings.auth.jwt_secret, algorithm="HS256")
 
     assert get_with(client, token).status_code == 200
     assert db_session.get(User, "alice") is not None
 
 
 def test_the_role_defaults_to_user(client, settings):
-    token = jwt.encode(claims(role=None), settings.jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims(role=None), settings.auth.jwt_secret, algorithm="HS256")
     assert get_with(client, token).status_code == 200
 
 
@@ -57,12 +57,14 @@ def test_the_role_defaults_to_user(client, settings):
     ("make_token", "code", "words"),
     [
         (
-            lambda s: jwt.encode(claims(exp=datetime.now(UTC) - timedelta(hours=1)), s.jwt_secret),
+            lambda s: jwt.encode(
+                claims(exp=datetime.now(UTC) - timedelta(hours=1)), s.auth.jwt_secret
+            ),
             "token_expired",
             "expired",
         ),
         (
-            lambda s: jwt.encode(claims(), s.jwt_secret, algorithm="HS512"),
+            lambda s: jwt.encode(claims(), s.auth.jwt_secret, algorithm="HS512"),
             "invalid_token",
             "algorithm",
         ),
@@ -72,14 +74,16 @@ def test_the_role_defaults_to_user(client, settings):
             "invalid_token",
             "signature",
         ),
-        (lambda s: jwt.encode(claims(sub=None), s.jwt_secret), "invalid_token", "'sub'"),
-        (lambda s: jwt.encode(claims(exp=None), s.jwt_secret), "invalid_token", "'exp'"),
-        (lambda s: jwt.encode(claims(sub="x" * 65), s.jwt_secret), "invalid_token", "sub"),
-        (lambda s: jwt.encode(claims(sub="a b"), s.jwt_secret), "invalid_token", "sub"),
-        (lambda s: jwt.encode(claims(role="root"), s.jwt_secret), "invalid_token", "role"),
+        (lambda s: jwt.encode(claims(sub=None), s.auth.jwt_secret), "invalid_token", "'sub'"),
+        (lambda s: jwt.encode(claims(exp=None), s.auth.jwt_secret), "invalid_token", "'exp'"),
+        (lambda s: jwt.encode(claims(sub="x" * 65), s.auth.jwt_secret), "invalid_token", "sub"),
+        (lambda s: jwt.encode(claims(sub="a b"), s.auth.jwt_secret), "invalid_token", "sub"),
+        (lambda s: jwt.encode(claims(role="root"), s.auth.jwt_secret), "invalid_token", "role"),
         (lambda s: "not.a.jwt", "invalid_token", "malformed"),
         (
-            lambda s: jwt.encode(claims(nbf=datetime.now(UTC) + timedelta(hours=1)), s.jwt_secret),
+            lambda s: jwt.encode(
+                claims(nbf=datetime.now(UTC) + timedelta(hours=1)), s.auth.jwt_secret
+            ),
             "invalid_token",
             "not valid yet",
         ),
@@ -115,7 +119,7 @@ def test_a_header_that_is_not_a_bearer_token_is_401(client, header):
 
 
 def test_a_64_character_opaque_user_id_is_accepted(client, settings):
-    token = jwt.encode(claims(sub="user|" + "é" * 59), settings.jwt_secret)
+    token = jwt.encode(claims(sub="user|" + "é" * 59), settings.auth.jwt_secret)
     assert get_with(client, token).status_code == 200
 
 

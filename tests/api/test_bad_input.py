@@ -94,7 +94,7 @@ def test_a_body_that_is_not_an_object_is_422(client, auth_header, db_session, bo
 
 
 def test_a_body_over_the_limit_is_413(client, auth_header, db_session, settings):
-    huge = "x" * (settings.max_request_bytes + 10)
+    huge = "x" * (settings.api.max_request_bytes + 10)
     response = client.post(
         REGISTER, json={"token": huge, "platform": "ios"}, headers=auth_header("alice")
     )

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from core.catalog import Role
-from intake.dispatch import notify
+from intake.client import notify
 from models import NotificationSend, PushToken
 from tests.pipeline.conftest import APNS_DEVICE, EXPO_DEVICE, FCM_DEVICE
 
@@ -147,7 +147,7 @@ def test_a_credentials_error_keeps_the_token_and_raises_an_alarm(
     pipeline.work()
 
     assert tokens(db_session)["apns"].is_active is True
-    alarms = redis_client.hgetall(f"{pipeline.settings.redis_key_prefix}alarms:providers")
+    alarms = redis_client.hgetall(f"{pipeline.settings.storage.redis_key_prefix}alarms:providers")
     assert b"InvalidProviderToken" in alarms[b"apns"]
     detail = pipeline.notification(response.json["data"]["notification_ids"][0])
     assert detail["status"] == "scheduled" and detail["last_error"] == "InvalidProviderToken"

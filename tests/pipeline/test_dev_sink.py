@@ -37,7 +37,9 @@ def test_without_credentials_pushes_go_to_the_sink_and_are_recorded(
         detail = pipeline.notification(response.json["data"]["notification_ids"][0])
         recorded = [
             json.loads(raw)
-            for raw in redis_client.lrange(keys.sink_pushes(settings.redis_key_prefix), 0, -1)
+            for raw in redis_client.lrange(
+                keys.sink_pushes(settings.storage.redis_key_prefix), 0, -1
+            )
         ]
         assert detail["status"] == "sent"
         assert sorted(push["provider"] for push in recorded) == ["apns", "expo", "fcm"]

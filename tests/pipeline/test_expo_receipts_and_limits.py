@@ -14,7 +14,7 @@ OTHER_DEVICE = "ExponentPushToken[expo-device-0000000002]"
 def test_receipts_mark_deliveries_delivered_or_failed_and_drop_dead_tokens(
     make_pipeline, expo_standin, db_session
 ):
-    pipeline = make_pipeline(EXPO_RECEIPT_DELAY="0")
+    pipeline = make_pipeline(EXPO_RECEIPT_DELAY_SECONDS="0")
     pipeline.register("alice", EXPO_DEVICE, "ios")
     pipeline.register("bob", OTHER_DEVICE, "android")
     expo_standin.receipt_error(OTHER_DEVICE, "DeviceNotRegistered")
@@ -40,7 +40,7 @@ def test_receipts_mark_deliveries_delivered_or_failed_and_drop_dead_tokens(
 def test_a_rate_exceeded_receipt_sends_again_to_that_device_only(
     make_pipeline, expo_standin, db_session
 ):
-    pipeline = make_pipeline(EXPO_RECEIPT_DELAY="0")
+    pipeline = make_pipeline(EXPO_RECEIPT_DELAY_SECONDS="0")
     pipeline.register("alice", EXPO_DEVICE, "ios")
     pipeline.register("alice", OTHER_DEVICE, "android")
     expo_standin.receipt_error(OTHER_DEVICE, "MessageRateExceeded")

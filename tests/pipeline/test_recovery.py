@@ -50,7 +50,7 @@ def wait_for(condition, timeout=30.0):
 def test_a_worker_killed_mid_chunk_loses_nothing(
     make_pipeline, pipeline_env, apns_standin, db_session
 ):
-    pipeline = make_pipeline(PROCESSING_LEASE_SECONDS="2", OUTBOX_REENQUEUE_AFTER="0")
+    pipeline = make_pipeline(PROCESSING_LEASE_SECONDS="2", OUTBOX_REENQUEUE_AFTER_SECONDS="0")
     users = register_users(pipeline)
     apns_standin.delay = 1.5  # every answer takes 1.5 s: the kill lands mid-chunk
 
@@ -88,13 +88,13 @@ def test_a_worker_killed_mid_chunk_loses_nothing(
     assert set(per_device) == {f"{i:064x}" for i in range(USERS)}
     assert max(per_device.values()) <= 2  # at least once; twice only for the chunk in flight
     duplicates = sum(count - 1 for count in per_device.values())
-    assert duplicates <= pipeline.settings.notification_batch_size
+    assert duplicates <= pipeline.settings.delivery.batch_size
 
 
 def test_a_redis_flushall_loses_nothing(make_pipeline, apns_standin, db_session, tmp_path):
     # A Redis of this test's own, so that FLUSHALL wipes nobody else's data.
     with start_redis(tmp_path / "redis") as redis_server:
-        pipeline = make_pipeline(REDIS_URL=redis_server.url, OUTBOX_REENQUEUE_AFTER="0")
+        pipeline = make_pipeline(REDIS_URL=redis_server.url, OUTBOX_REENQUEUE_AFTER_SECONDS="0")
         users = register_users(pipeline, 10)
 
         pipeline.send(target={"user_ids": users})
@@ -111,7 +111,7 @@ def test_a_redis_flushall_loses_nothing(make_pipeline, apns_standin, db_session,
 
 
 def test_two_sweeps_and_duplicate_jobs_never_send_twice(make_pipeline, apns_standin, db_session):
-    pipeline = make_pipeline(OUTBOX_REENQUEUE_AFTER="0")
+    pipeline = make_pipeline(OUTBOX_REENQUEUE_AFTER_SECONDS="0")
     users = register_users(pipeline, 10)
 
     pipeline.send(target={"user_ids": users})

@@ -259,7 +259,9 @@ def message(pipeline, conversation="c-1", preview="hi"):
 
 
 def test_similar_messages_in_a_window_become_one_summary(make_pipeline, apns_standin, db_session):
-    pipeline = make_pipeline(NOTIFICATION_BATCH_WINDOW="60", FREQUENCY_CAP_PER_TYPE_HOUR="100")
+    pipeline = make_pipeline(
+        NOTIFICATION_BATCH_WINDOW_SECONDS="60", FREQUENCY_CAP_PER_TYPE_HOUR="100"
+    )
     pipeline.register("alice", APNS_DEVICE, "ios")
 
     first = message(pipeline)
@@ -291,7 +293,7 @@ def test_similar_messages_in_a_window_become_one_summary(make_pipeline, apns_sta
 
 
 def test_critical_is_never_batched(make_pipeline, apns_standin):
-    pipeline = make_pipeline(NOTIFICATION_BATCH_WINDOW="60")
+    pipeline = make_pipeline(NOTIFICATION_BATCH_WINDOW_SECONDS="60")
     pipeline.register("alice", APNS_DEVICE, "ios")
 
     for _ in range(2):
@@ -331,7 +333,7 @@ def test_two_workers_racing_never_exceed_a_cap_nor_send_a_summary_twice(
     overrides = {
         "NOTIFICATION_BATCH_SIZE": "1",
         "FREQUENCY_CAP_PER_TYPE_HOUR": "3",
-        "NOTIFICATION_BATCH_WINDOW": "60",
+        "NOTIFICATION_BATCH_WINDOW_SECONDS": "60",
     }
     pipeline = make_pipeline(**overrides)
     pipeline.register("alice", APNS_DEVICE, "ios")
@@ -471,7 +473,9 @@ def test_match_expiring_expires_with_its_match(pipeline, apns_standin, db_sessio
 def test_a_retried_message_is_sent_not_held_by_the_window_it_opened(
     make_pipeline, apns_standin, db_session
 ):
-    pipeline = make_pipeline(NOTIFICATION_BATCH_WINDOW="60", FREQUENCY_CAP_PER_TYPE_HOUR="100")
+    pipeline = make_pipeline(
+        NOTIFICATION_BATCH_WINDOW_SECONDS="60", FREQUENCY_CAP_PER_TYPE_HOUR="100"
+    )
     pipeline.register("alice", APNS_DEVICE, "ios")
     apns_standin.respond(APNS_DEVICE, 503, "ServiceUnavailable", times=1)
 

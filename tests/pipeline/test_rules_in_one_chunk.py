@@ -18,7 +18,7 @@ from core.caps import FREQUENCY_CAP
 from core.catalog import NotificationStatus
 from core.config import load_settings
 from core.device_tokens import TokenCipher
-from jobs.gate import GateOutcome, apply_rules, release_unsent_caps
+from jobs.delivery.gate import GateOutcome, apply_rules, release_unsent_caps
 from models.db import db as database
 from models.outbox import Claimed
 from realtime.live_users import send_in_app_copies
@@ -46,7 +46,7 @@ def make_runtime(env, redis_url) -> Iterator[Callable[..., Runtime]]:
         settings = load_settings({**env, **NO_QUIET_HOURS, **overrides})
         client = redis.Redis.from_url(redis_url, connection_class=CountingConnection)
         clients.append(client)
-        cipher = TokenCipher(settings.token_encryption_keys, settings.token_hash_key)
+        cipher = TokenCipher(settings.auth.token_encryption_keys, settings.auth.token_hash_key)
         return Runtime(settings, client, cipher, database, Process.WORKER)
 
     yield make
@@ -93,7 +93,7 @@ def settled(outcome: GateOutcome) -> dict[uuid.UUID, tuple[NotificationStatus, s
 
 
 def test_the_first_of_two_with_one_batch_key_opens_the_window_the_second_is_held(make_runtime):
-    runtime = make_runtime(NOTIFICATION_BATCH_WINDOW="60")
+    runtime = make_runtime(NOTIFICATION_BATCH_WINDOW_SECONDS="60")
     first, second, other = message(), message(), message(conversation="c-2")
     now = datetime.now(UTC)
 
@@ -107,7 +107,7 @@ def test_the_first_of_two_with_one_batch_key_opens_the_window_the_second_is_held
 
 
 def test_a_window_opened_by_an_earlier_chunk_holds_the_whole_next_chunk(make_runtime):
-    runtime = make_runtime(NOTIFICATION_BATCH_WINDOW="60")
+    runtime = make_runtime(NOTIFICATION_BATCH_WINDOW_SECONDS="60")
     opened = rules(runtime, [message()])
 
     later = rules(runtime, [message(), message()])
@@ -151,7 +151,7 @@ def test_the_daily_cap_counts_every_type_of_the_chunk_and_critical_takes_nothing
 
 
 def test_held_notifications_take_nothing_from_the_caps(make_runtime):
-    runtime = make_runtime(FREQUENCY_CAP_PER_TYPE_HOUR="3", NOTIFICATION_BATCH_WINDOW="60")
+    runtime = make_runtime(FREQUENCY_CAP_PER_TYPE_HOUR="3", NOTIFICATION_BATCH_WINDOW_SECONDS="60")
     same_conversation = [message() for _ in range(4)]
     rules(runtime, same_conversation)
 
@@ -172,7 +172,7 @@ def test_releases_give_back_exactly_what_was_not_delivered(make_runtime):
 
     assert first.to_send == chunk
     assert len(second.to_send) == 2
-    hour_counters = runtime.redis.keys(f"{runtime.settings.redis_key_prefix}cap:hour:*")
+    hour_counters = runtime.redis.keys(f"{runtime.settings.storage.redis_key_prefix}cap:hour:*")
     assert [int(runtime.redis.get(k)) for k in hour_counters] == [3]
 
 
@@ -184,7 +184,7 @@ def test_live_users_matches_live_sids_one_by_one(make_runtime):
         context.connections.add(
             ConnectionRecord(sid, user_id, None, None, None, False, now, now, now, "node-1")
         )
-    prefix = runtime.settings.redis_key_prefix
+    prefix = runtime.settings.storage.redis_key_prefix
     runtime.redis.sadd(keys.rt_user_connections(prefix, "carol"), "gone")  # a stale sid
     runtime.redis.delete(keys.rt_connection(prefix, "s3"))  # bob's record expired
     users = ["alice", "bob", "carol", "dave", "alice"]
@@ -248,7 +248,7 @@ def round_trips_of(runtime: Runtime, size: int) -> tuple[int, int, int]:
 
 
 def test_redis_round_trips_per_chunk_do_not_grow_with_the_chunk(make_runtime):
-    runtime = make_runtime(FREQUENCY_CAP_PER_TYPE_HOUR="2", NOTIFICATION_BATCH_WINDOW="60")
+    runtime = make_runtime(FREQUENCY_CAP_PER_TYPE_HOUR="2", NOTIFICATION_BATCH_WINDOW_SECONDS="60")
     if runtime.redis.connection_pool.connection_class is not CountingConnection:
         pytest.skip("Redis is reached through a unix socket: round trips are not counted")
     round_trips_of(runtime, 5)  # loads the scripts

@@ -31,17 +31,17 @@ JWT_SECRET = "test-secret-" + "x" * 40
 REALTIME_ENV = {
     "SOCKETIO_CHANNEL": CHANNEL,
     "JWT_SECRET": JWT_SECRET,
-    "REALTIME_CONNECTION_TTL": "6",
-    "REALTIME_SWEEP_INTERVAL": "100",
+    "REALTIME_CONNECTION_TTL_SECONDS": "6",
+    "REALTIME_SWEEP_INTERVAL_MS": "100",
     "LOG_LEVEL": "INFO",
 }
 # Timers short enough to watch: away after 2 s idle, offline 2 s after the last close. Its
 # own key prefix: gateways sharing keys must share timers (any of them runs any timer).
 FAST_TIMERS = {
     "REDIS_KEY_PREFIX": "pulse-fast:",
-    "AWAY_AFTER": "2",
-    "OFFLINE_AFTER": "2",
-    "TYPING_TIMEOUT": "1",
+    "AWAY_AFTER_SECONDS": "2",
+    "OFFLINE_AFTER_SECONDS": "2",
+    "TYPING_TIMEOUT_SECONDS": "1",
     "PRESENCE_UPDATE_INTERVAL": "1000",
 }
 

@@ -20,11 +20,15 @@ def test_a_token_in_the_auth_payload_connects_and_joins_the_user_room(
 ):
     (alice,) = users(1)
     client = clients(gateway, token(alice), device_id="iphone-15", platform="ios")
-    record = redis_client.hgetall(keys.rt_connection(test_settings.redis_key_prefix, client.sid))
+    record = redis_client.hgetall(
+        keys.rt_connection(test_settings.storage.redis_key_prefix, client.sid)
+    )
     assert record[b"user_id"] == alice.encode()
     assert record[b"device_id"] == b"iphone-15"
     assert record[b"platform"] == b"ios"
-    assert redis_client.ttl(keys.rt_connection(test_settings.redis_key_prefix, client.sid)) > 0
+    assert (
+        redis_client.ttl(keys.rt_connection(test_settings.storage.redis_key_prefix, client.sid)) > 0
+    )
 
 
 def test_a_token_in_the_authorization_header_connects(gateway, token, users):
@@ -57,11 +61,15 @@ def test_a_bad_token_is_refused_with_a_connect_error_naming_the_reason(
 
 
 def test_a_refused_connection_leaves_no_record(gateway, redis_client, test_settings):
-    before = redis_client.zcard(keys.rt_connections_by_expiry(test_settings.redis_key_prefix))
+    before = redis_client.zcard(
+        keys.rt_connections_by_expiry(test_settings.storage.redis_key_prefix)
+    )
     client = Client(gateway.url, "garbage")
     with pytest.raises(socketio.exceptions.ConnectionError):
         client.connect()
-    after = redis_client.zcard(keys.rt_connections_by_expiry(test_settings.redis_key_prefix))
+    after = redis_client.zcard(
+        keys.rt_connections_by_expiry(test_settings.storage.redis_key_prefix)
+    )
     assert after == before
 
 

@@ -153,7 +153,7 @@ def test_an_offline_target_gets_the_push_instead(
 
 
 def test_publish_event_from_a_service_in_process(gateway, clients, token, users, work):
-    from intake.dispatch import publish_event
+    from intake.client import publish_event
 
     (alice,) = users(1)
     me = clients(gateway, token(alice))

@@ -82,7 +82,7 @@ def test_connections_of_a_dead_gateway_are_swept_by_another(
         watcher.call("presence_subscribe", {"user_ids": [alice]})
         watcher.wait_for("presence_bulk_update", bulk_has(alice, "online"))
         doomed.stop(signal.SIGKILL)
-        # REALTIME_CONNECTION_TTL=6: the record expires, gateway 1's sweep closes it.
+        # REALTIME_CONNECTION_TTL_SECONDS=6: the record expires, gateway 1's sweep closes it.
         away = watcher.wait_for(
             "user_presence_update", lambda d: d["user_id"] == alice and d["status"] == "away", 12
         )

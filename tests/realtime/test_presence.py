@@ -79,7 +79,7 @@ def test_idle_connections_turn_away_and_activity_brings_them_back(
     watcher.call("presence_subscribe", {"user_ids": [alice]})
     me = clients(fast_gateway, token(alice))
     watcher.wait_for(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "online")
-    # AWAY_AFTER=2: no activity for two seconds on every connection.
+    # AWAY_AFTER_SECONDS=2: no activity for two seconds on every connection.
     watcher.wait_for(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "away", 4)
     watcher.clear()
     me.call("activity", {"activity_type": "swipe"})
@@ -101,7 +101,7 @@ def test_after_the_last_connection_closes_away_then_offline_with_last_seen(
     away = watcher.wait_for(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "away")
     closed_at = datetime.fromisoformat(away["last_seen"]).timestamp()
     assert closing - 0.1 <= closed_at
-    # OFFLINE_AFTER=2
+    # OFFLINE_AFTER_SECONDS=2
     offline = watcher.wait_for(
         UPDATE, lambda d: d["user_id"] == alice and d["status"] == "offline", 5
     )

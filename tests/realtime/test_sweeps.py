@@ -37,7 +37,9 @@ def test_the_sweep_closes_connections_nobody_refreshes(
     (alice,) = users(1)
     runtime = worker_runtime.configure(test_settings)
     try:
-        store = ConnectionStore(runtime.redis, test_settings.redis_key_prefix, ttl_seconds=1)
+        store = ConnectionStore(
+            runtime.redis, test_settings.storage.redis_key_prefix, ttl_seconds=1
+        )
         now = time.time()
         store.add(
             ConnectionRecord("sid-lost", alice, None, None, None, False, now, now, now, "dead")

@@ -95,7 +95,7 @@ def test_typing_stops_by_itself_without_progress(fast_gateway, clients, token, u
     reader = clients(fast_gateway, token(bob))
     typist.call("typing_start", {"conversation_id": conversation})
     started = time.monotonic()
-    stopped = reader.wait_for("typing_stop", timeout=4)  # TYPING_TIMEOUT=1
+    stopped = reader.wait_for("typing_stop", timeout=4)  # TYPING_TIMEOUT_SECONDS=1
     assert stopped == {"conversation_id": conversation, "user_id": alice, "reason": "timeout"}
     assert time.monotonic() - started >= 0.8
 

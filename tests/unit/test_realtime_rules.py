@@ -41,7 +41,7 @@ def ago(**kwargs: float) -> datetime:
             ago(minutes=1),
             ago(minutes=1) + AWAY,
         ),
-        # every connection idle past AWAY_AFTER
+        # every connection idle past AWAY_AFTER_SECONDS
         (
             PresenceFacts(live_activity=(ago(minutes=20), ago(minutes=6))),
             S.AWAY,

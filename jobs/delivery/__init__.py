@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
-
 from core import keys
 from core.batching import SUMMARY_REASON, is_summary
 from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
 from core.delivery_outcome import AttemptCounts, Decision, decide
-from core.retry import RetryPolicy
+from core.retry import RetryPolicy, retry_policy
 from core.templates import Text
-from jobs.gate import GateOutcome, apply_rules, release_unsent_caps
+from jobs.delivery.gate import GateOutcome, apply_rules, release_unsent_caps
 from models.db import db
 from models.outbox import (
     ActiveToken,
@@ -43,7 +41,7 @@ from models.outbox import (
     settle,
     user_facts,
 )
-from models.tokens import PushToken
+from models.tokens import deactivate_token
 from providers import Outcome, PushMessage, PushResult
 from realtime.live_users import active_in_app, send_in_app_copies
 from runtime import Runtime, current_runtime
@@ -82,7 +80,7 @@ def deliver_notifications(notification_ids: Sequence[str]) -> dict[str, int]:
     """
     runtime = current_runtime()
     ids = [uuid.UUID(str(i)) for i in notification_ids]
-    parts = max(1, min(runtime.settings.delivery_concurrency, len(ids) // MIN_PART_SIZE))
+    parts = max(1, min(runtime.settings.delivery.concurrency, len(ids) // MIN_PART_SIZE))
     if parts == 1:
         return _deliver(runtime, ids)
     size = -(-len(ids) // parts)
@@ -102,16 +100,16 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
     now = datetime.now(UTC)
     with db.session_scope() as session:
         expired = expire_overdue(session, ids, now)
-        claimed = claim(session, ids, now, runtime.settings.processing_lease_seconds)
+        claimed = claim(session, ids, now, runtime.settings.delivery.processing_lease_seconds)
         if not claimed:
             return {"claimed": 0, "expired": expired}
         users = sorted({row.user_id for row in claimed})
-        facts = user_facts(session, users) if runtime.settings.delivery_rules_enabled else {}
+        facts = user_facts(session, users) if runtime.settings.rules.enabled else {}
         tokens = active_tokens(session, users)
         # Only a row claimed before can have reached a device: attempts counts claims, and
         # only a claim that sent nothing (a deferral, a hold) gives its attempt back.
         reached = devices_already_reached(session, [row.id for row in claimed if row.attempts > 1])
-    if runtime.settings.delivery_rules_enabled:
+    if runtime.settings.rules.enabled:
         delivered_before = {notification_id for notification_id, _ in reached}
         gate = apply_rules(
             runtime, claimed, facts, now, active_in_app(runtime, users), delivered_before
@@ -227,8 +225,8 @@ def _send_one_provider(
     if provider is Provider.EXPO:
         bucket = TokenBucket(
             runtime.redis,
-            keys.provider_bucket(runtime.settings.redis_key_prefix, provider.value),
-            runtime.settings.expo_rate_per_second,
+            keys.provider_bucket(runtime.settings.storage.redis_key_prefix, provider.value),
+            runtime.settings.providers.expo_rate_per_second,
         )
         granted = bucket.take(len(messages))
         wait = bucket.seconds_until(len(messages) - granted)
@@ -259,10 +257,7 @@ def _settle(
     """Write the deliveries, deactivate dead tokens, hold batched rows and set every claimed
     row's status in one transaction."""
     now = datetime.now(UTC)
-    policy = RetryPolicy(
-        max_attempts=runtime.settings.delivery_max_attempts,
-        base_seconds=runtime.settings.retry_base_seconds,
-    )
+    policy = retry_policy(runtime.settings.delivery)
     per_notification: dict[uuid.UUID, list[PushResult]] = defaultdict(list)
     deliveries = []
     dead_tokens: list[tuple[ActiveToken, PushResult]] = []
@@ -351,16 +346,9 @@ def _deactivate(session: Any, token: ActiveToken, result: PushResult, now: datet
     reason = f"{token.provider}:{result.error or 'invalid'}"
     if result.environment_mismatch:
         reason += ":environment_mismatch"
-    conditions = [PushToken.id == token.id, PushToken.is_active]
-    if result.token_invalid_since is not None:
-        conditions.append(PushToken.last_used <= result.token_invalid_since)
-    changed = session.execute(
-        update(PushToken)
-        .where(*conditions)
-        .values(
-            is_active=False, deactivated_at=now, deactivation_reason=reason[:64], updated_at=now
-        )
-    ).rowcount
+    applied = deactivate_token(
+        session, token.id, reason, now, unless_used_after=result.token_invalid_since
+    )
     log.warning(
         "event=token_deactivated token_id=%s provider=%s error=%s "
         "environment_mismatch=%s applied=%s",
@@ -368,7 +356,7 @@ def _deactivate(session: Any, token: ActiveToken, result: PushResult, now: datet
         token.provider,
         result.error,
         result.environment_mismatch,
-        bool(changed),
+        applied,
     )
 
 
@@ -377,7 +365,7 @@ def _raise_alarm(runtime: Runtime, provider: str, result: PushResult) -> None:
     log.error("event=provider_alarm provider=%s error=%s", provider, result.error)
     try:
         runtime.redis.hset(
-            keys.provider_alarms(runtime.settings.redis_key_prefix),
+            keys.provider_alarms(runtime.settings.storage.redis_key_prefix),
             provider,
             f"{datetime.now(UTC).isoformat()} {result.error}",
         )

@@ -88,7 +88,7 @@ def apply_rules(
 
     joining = [(p, p.window_key) for p in pending if p.undecided and p.window_key is not None]
     windows = BatchWindows(
-        runtime.redis, settings.redis_key_prefix, settings.notification_batch_window_seconds
+        runtime.redis, settings.storage.redis_key_prefix, settings.rules.batch_window_seconds
     )
     closing = windows.open_or_join_many([key for _, key in joining], now)
     for (p, key), closes in zip(joining, closing, strict=True):
@@ -151,12 +151,12 @@ def _check(
             user.quiet_hours_start,
             user.quiet_hours_end,
             user.timezone,
-            settings.quiet_hours_default_start,
-            settings.quiet_hours_default_end,
+            settings.rules.quiet_hours_default_start,
+            settings.rules.quiet_hours_default_end,
         ),
         user_active_in_app=is_active_in_app(notification.user_id),
         now=now,
-        spread_seconds=settings.quiet_hours_spread_seconds,
+        spread_seconds=settings.rules.quiet_hours_spread_seconds,
     )
     if verdict.action is Action.SUPPRESS:
         pending.settlement = _suppressed(notification, verdict.reason)
@@ -194,9 +194,9 @@ def _caps(runtime: Runtime) -> Caps:
     settings = runtime.settings
     return Caps(
         runtime.redis,
-        settings.redis_key_prefix,
-        settings.frequency_cap_per_day,
-        settings.frequency_cap_per_type_hour,
+        settings.storage.redis_key_prefix,
+        settings.rules.cap_per_day,
+        settings.rules.cap_per_type_hour,
     )
 
 
