@@ -4,12 +4,16 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Coverage of the production code (settings: [tool.coverage.*] in pyproject.toml): a table per
+# package and the total at the end of pytest's summary, per file in var/coverage/html/.
+# `make test COV_ARGS=` runs without it.
+COV_ARGS ?= --cov --cov-report=html --cov-report=json -p devtools.coverage_summary
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench bench-realtime clean-var
+.PHONY: help venv run test lint imports bench bench-realtime clean-var
 
 help:
-	@echo "make venv | run | test | lint | bench | bench-realtime | clean-var"
+	@echo "make venv | run | test | lint | imports | bench | bench-realtime | clean-var"
 
 venv: $(STAMP)
 
@@ -24,14 +28,25 @@ $(STAMP): requirements.txt | $(VPY)
 run: venv
 	$(VPY) -m devtools.run
 
+# The import check runs first and fails the target on its own.
 # pytest exit code 5 = "no tests collected": make that an explicit failure.
-test: venv
-	@$(VPY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+test: venv imports
+	@mkdir -p var/coverage
+	@$(VPY) -m pytest -q $(COV_ARGS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
-lint: venv
+lint: venv imports
 	$(VENV)/bin/ruff check .
+
+# The import graph: import-linter's contracts in pyproject.toml (layers, no devtools, no
+# cycles between siblings; the full report only when one is broken), then
+# devtools/import_graph.py (cycles between any modules, the entry-point modules).
+imports: venv
+	@out=$$($(VENV)/bin/lint-imports --no-logo --cache-dir var/import-linter 2>&1); rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "$$out"; echo "ERROR: import contracts broken" >&2; \
+	exit $$rc; fi; echo "import-linter: $$(echo "$$out" | tail -n 1)"
+	@$(VPY) -m devtools.import_graph
 
 # Every benchmark: the push pipeline's (bench/run.py, or bench/pipeline.py) and the gateway's.
 bench: venv

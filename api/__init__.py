@@ -9,13 +9,17 @@ import logging
 
 from flask import Flask
 
-import runtime
+from api.cli import register_cli
 from api.errors import register_error_handlers
 from api.extensions import api, close_request_session, limiter
+from api.health import blp as health_blp
+from api.notifications import blp as notifications_blp
+from api.realtime import blp as realtime_blp
 from api.requests import drop_retry_after_unless_limited, require_json_body
+from api.sockets import init_gateway
 from core.config import Settings, load_settings
 from core.logs import configure_logging
-from runtime import Process
+from runtime import APP_EXTENSION, Process, build
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,7 @@ def create_app(
         # Fail open: if Redis is down the API keeps answering (Flask-Limiter logs it).
         RATELIMIT_SWALLOW_ERRORS=True,
     )
-    app.extensions[runtime.APP_EXTENSION] = runtime.build(
-        settings, Process.GATEWAY if realtime else Process.API
-    )
+    app.extensions[APP_EXTENSION] = build(settings, Process.GATEWAY if realtime else Process.API)
 
     register_error_handlers(app)
     app.before_request(require_json_body)
@@ -69,17 +71,10 @@ def create_app(
     )
     limiter.init_app(app)
 
-    from api.cli import register_cli
-    from api.health import blp as health_blp
-    from api.notifications import blp as notifications_blp
-    from api.realtime import blp as realtime_blp
-
     app.register_blueprint(health_blp)
     api.register_blueprint(notifications_blp, url_prefix="/api/v1/notifications")
     api.register_blueprint(realtime_blp, url_prefix="/api/v1/realtime")
     register_cli(app)
     if realtime:
-        from api.sockets import init_gateway
-
-        init_gateway(app, app.extensions[runtime.APP_EXTENSION], async_mode)
+        init_gateway(app, app.extensions[APP_EXTENSION], async_mode)
     return app

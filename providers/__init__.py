@@ -1,22 +1,11 @@
-"""The push providers behind one interface (`PushProvider`), and which one each name gets.
-
-`build_providers` picks, per provider:
-- APNs: the real client when APPLE_PUSH_KEY_FILE, APPLE_PUSH_KEY_ID, APPLE_PUSH_TEAM_ID and
-  APNS_TOPIC are all set; otherwise the sink.
-- FCM: the real client when FCM_SERVICE_ACCOUNT_FILE is set; otherwise the sink.
-- Expo: needs no credentials, so it is real everywhere except in development
-  (PULSE_ENV=development) with the default host https://exp.host: `make run` must never
-  reach the internet. Setting EXPO_PUSH_HOST (e.g. to a stand-in) makes it real in
-  development too.
-Building never connects to anything; connections open on the first send.
+"""The push provider clients (APNs over HTTP/2 with aioapns, FCM HTTP v1 with pyfcm's
+messages, Expo's push API, and the development sink) behind one interface, `PushProvider`;
+providers.registry says which one each provider name gets. Each client classifies its
+provider's errors once (providers.base.Outcome); none touches the database or Redis.
 """
 
 from __future__ import annotations
 
-import logging
-
-from core.catalog import Provider
-from core.config import Settings
 from providers.base import (
     Outcome,
     PushMessage,
@@ -25,12 +14,7 @@ from providers.base import (
     ReceiptChecker,
     ReceiptResult,
 )
-from providers.base import kv as _kv
-from providers.sink import Recorder, SinkProvider
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_EXPO_HOST = "https://exp.host"
+from providers.sink import SinkProvider
 
 __all__ = [
     "Outcome",
@@ -40,42 +24,4 @@ __all__ = [
     "ReceiptChecker",
     "ReceiptResult",
     "SinkProvider",
-    "build_providers",
 ]
-
-
-def build_providers(
-    settings: Settings, record: Recorder | None = None
-) -> dict[Provider, PushProvider]:
-    providers: dict[Provider, PushProvider] = {}
-    apns_parts = {
-        "APPLE_PUSH_KEY_FILE": settings.providers.apns_key_file,
-        "APPLE_PUSH_KEY_ID": settings.providers.apns_key_id,
-        "APPLE_PUSH_TEAM_ID": settings.providers.apns_team_id,
-        "APNS_TOPIC": settings.providers.apns_topic,
-    }
-    missing = [name for name, value in apns_parts.items() if not value]
-    if missing and len(missing) < len(apns_parts):
-        # Half a configuration is a mistake, not a choice: say so instead of silently sinking.
-        logger.warning("event=apns_partly_configured %s", _kv(missing=",".join(missing)))
-    if not missing:
-        from providers.apns import APNsProvider
-
-        providers[Provider.APNS] = APNsProvider(settings)
-    if settings.providers.fcm_service_account_file:
-        from providers.fcm import FCMProvider
-
-        providers[Provider.FCM] = FCMProvider(settings)
-    expo_is_default = settings.providers.expo_host.rstrip("/") == DEFAULT_EXPO_HOST
-    if not (settings.is_development and expo_is_default):
-        from providers.expo import ExpoProvider
-
-        providers[Provider.EXPO] = ExpoProvider(settings)
-    for name in Provider:
-        if name not in providers:
-            providers[name] = SinkProvider(name, record)
-    logger.info(
-        "event=providers_built %s",
-        _kv(**{p.value: type(providers[p]).__name__ for p in Provider}),
-    )
-    return providers

@@ -15,12 +15,13 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 from aioapns import APNs, NotificationRequest, PushType
 from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, NotificationResult
 from aioapns.connection import APNsBaseClientProtocol, JWTAuthorizationHeaderProvider
@@ -166,6 +167,33 @@ def build_request(message: PushMessage) -> NotificationRequest:
     return request
 
 
+class ProviderToken(JWTAuthorizationHeaderProvider):
+    """aioapns' provider token: one ES256 JWT, signed again once it is TOKEN_TTL (30
+    minutes) old; the same, except that the time it is signed and renewed by comes from
+    `clock` (time.time unless a test gives another)."""
+
+    def __init__(
+        self, key: str, key_id: str, team_id: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(key, key_id, team_id)
+        self._clock = clock
+        self._issued_at = 0
+        self._header: str | None = None
+
+    def get_header(self) -> str:
+        now = self._clock()
+        if self._header is None or self._issued_at < now - self.TOKEN_TTL:
+            self._issued_at = int(now)
+            token = jwt.encode(
+                payload={"iss": self.team_id, "iat": self._issued_at},
+                key=self.key,
+                algorithm="ES256",
+                headers={"kid": self.key_id},
+            )
+            self._header = f"bearer {token}"
+        return self._header
+
+
 @dataclass
 class _Running:
     """The loop thread and the aioapns client of one process (rebuilt after a fork)."""
@@ -188,6 +216,7 @@ class APNsProvider:
         connect_timeout: float = 5.0,
         request_timeout: float = 10.0,
         batch_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         missing = [
             name
@@ -210,6 +239,7 @@ class APNsProvider:
         self._batch_timeout = batch_timeout
         self._lock = threading.Lock()
         self._running: _Running | None = None
+        self._clock = clock  # what the provider token's "iat" is read from
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -250,8 +280,11 @@ class APNsProvider:
             settings.providers.apns_host,
             settings.providers.apns_port,
             settings.providers.apns_use_sandbox,
-            JWTAuthorizationHeaderProvider(
-                self._key, settings.providers.apns_key_id, settings.providers.apns_team_id
+            ProviderToken(
+                self._key,
+                settings.providers.apns_key_id,
+                settings.providers.apns_team_id,
+                clock=self._clock,
             ),
         )
         return client

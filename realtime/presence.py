@@ -19,6 +19,7 @@ from core.presence import Presence, aggregate, may_see, view
 from core.timefmt import iso
 from models.db import db
 from models.users import active_partners, presence_visibilities
+from realtime.typing import stop_all_typing, stop_expired_typing
 from runtime import Runtime
 from stores.connections import ConnectionRecord
 
@@ -199,8 +200,6 @@ def connection_closed(
 ) -> None:
     """Everything one connection held goes: its record, watches, pending updates and
     typing (the other person is told it stopped); the device keeps its last_seen."""
-    from realtime.typing import stop_all_typing
-
     stop_all_typing(ctx, sid, user_id, reason)
     ctx.presence.forget_connection(sid)
     ctx.presence.note_device_seen(user_id, device_key, last_seen)
@@ -218,8 +217,6 @@ def choose_status(
 def sweep(ctx: Runtime, now: float | None = None) -> dict[str, int]:
     """Due presence timers, typing timeouts, coalesced updates and stale connections, each
     claimed atomically: any number of gateways and workers may run this at once."""
-    from realtime.typing import stop_expired_typing
-
     now = time.time() if now is None else now
     counts = {"timers": 0, "typing": 0, "coalesced": 0, "stale": 0}
     for user_id in ctx.presence.claim_timers(now):

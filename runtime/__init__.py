@@ -25,7 +25,8 @@ from core.config import Settings, load_settings
 from core.device_tokens import TokenCipher
 from core.logs import configure_logging
 from models.db import Database, db
-from providers import PushProvider, build_providers
+from providers import PushProvider
+from providers.registry import build_providers
 from stores.client import connect
 from stores.connections import ConnectionStore
 from stores.presence import PresenceStore

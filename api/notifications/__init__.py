@@ -1,11 +1,6 @@
 """The notifications API: device tokens and per-type settings with quiet hours."""
 
-from flask_smorest import Blueprint
+from api.notifications import send, settings, tokens  # noqa: F401  (routes register on import)
+from api.notifications.blueprint import blp
 
-blp = Blueprint(
-    "notifications",
-    __name__,
-    description="Device push tokens and notification settings.",
-)
-
-from api.notifications import send, settings, tokens  # noqa: E402,F401  (routes register on import)
+__all__ = ["blp"]

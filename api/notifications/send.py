@@ -15,7 +15,7 @@ from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.extensions import request_session
-from api.notifications import blp
+from api.notifications.blueprint import blp
 from api.notifications.send_schemas import (
     InboxQuerySchema,
     InboxSchema,

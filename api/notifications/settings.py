@@ -8,7 +8,7 @@ from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import ApiError
 from api.extensions import limiter, request_session
-from api.notifications import blp
+from api.notifications.blueprint import blp
 from api.notifications.schemas import SettingsChangeSchema, SettingsSchema
 from api.realtime.visibility import change_presence_visibility
 from core.catalog import NotificationType, PresenceVisibility, values

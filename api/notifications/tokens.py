@@ -9,7 +9,7 @@ from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import NotFound, ValidationFailed
 from api.extensions import limiter, request_session
-from api.notifications import blp
+from api.notifications.blueprint import blp
 from api.notifications.schemas import (
     DeviceListSchema,
     RegisterTokenSchema,

@@ -10,7 +10,7 @@ from api.auth import authenticated
 from api.envelope import envelope, ok
 from api.errors import ValidationFailed
 from api.extensions import request_session
-from api.realtime import blp
+from api.realtime.blueprint import blp
 from api.realtime.schemas import EventAcceptedSchema
 from core.catalog import Role
 from intake.dispatch import dispatch_events

@@ -12,7 +12,7 @@ from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import NotFound
 from api.extensions import limiter, rate_limit_key
-from api.realtime import blp
+from api.realtime.blueprint import blp
 from api.realtime.schemas import HeartbeatResultSchema, HeartbeatSchema
 from core.timefmt import iso_from_timestamp
 from realtime.presence import presence_payload, publish_presence

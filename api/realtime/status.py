@@ -11,7 +11,7 @@ import redis
 
 from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
-from api.realtime import blp
+from api.realtime.blueprint import blp
 from api.realtime.schemas import StatusSchema
 from core.timefmt import iso
 from runtime import current_runtime

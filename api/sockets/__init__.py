@@ -15,6 +15,8 @@ import socket
 from flask import Flask
 
 from api.extensions import socketio
+from api.sockets import connection, guard, presence, typing  # noqa: F401  (handlers register on import)
+from api.sockets.loop import run_loop
 from runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -22,9 +24,6 @@ log = logging.getLogger(__name__)
 
 def init_gateway(app: Flask, runtime: Runtime, async_mode: str) -> None:
     settings = runtime.settings
-    from api.sockets import connection, guard, presence, typing  # noqa: F401  (handlers)
-    from api.sockets.loop import run_loop
-
     origins = settings.realtime.allowed_origins
     socketio.init_app(
         app,

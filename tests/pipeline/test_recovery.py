@@ -8,14 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
 from core.catalog import Role
 from devtools.embedded import start_redis
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 30
@@ -38,13 +39,15 @@ def statuses(db_session):
     return dict(rows.all())
 
 
-def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+def running_leases(db_session) -> int:
+    """Rows still `processing` under a lease that has not run out (the sweep's test)."""
+    return db_session.execute(
+        text(
+            "SELECT count(*) FROM notification_queue"
+            " WHERE status = 'processing' AND lease_expires_at >= :now"
+        ),
+        {"now": datetime.now(UTC)},
+    ).scalar_one()
 
 
 def test_a_worker_killed_mid_chunk_loses_nothing(
@@ -68,17 +71,19 @@ def test_a_worker_killed_mid_chunk_loses_nothing(
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_for(
-            lambda: len(apns_standin.received) > 0 or statuses(db_session).get("processing")
+        wait_until(
+            lambda: len(apns_standin.received) > 0 or statuses(db_session).get("processing"),
+            timeout=30,
         )
-        assert wait_for(lambda: statuses(db_session).get("processing", 0) > 0)
+        wait_until(lambda: statuses(db_session).get("processing", 0) > 0, timeout=30)
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     in_flight = statuses(db_session).get("processing", 0)
     apns_standin.delay = 0.0
 
-    time.sleep(2.1)  # the lease runs out
+    # PROCESSING_LEASE_SECONDS=2: once every lease has run out, the sweep takes the rows back.
+    wait_until(lambda: running_leases(db_session) == 0, timeout=10)
     pipeline.sweep()
     pipeline.work()
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 
 from core.catalog import Priority
@@ -18,7 +19,7 @@ from providers.apns import APNsProvider
 from providers.apns_transport import RecentlyClosedH2Connection
 from providers.base import Outcome
 from tests.providers.factories import apns_token, push
-from tests.standins.apns import APNsStandIn
+from tests.standins.apns import APNsRequest, APNsStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import make_apns_key
 
@@ -195,18 +196,65 @@ def test_the_http2_connection_is_reused_across_sends(
     assert {r.connection for r in apns_standin.received} == {1}
 
 
+class FakeClock:
+    """A time.time() that moves only when the test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def issued_at(request: APNsRequest) -> int:
+    token = request.headers["authorization"].removeprefix("bearer ")
+    return jwt.decode(token, options={"verify_signature": False})["iat"]
+
+
+@pytest.fixture
+def clocked_apns(
+    apns_standin: APNsStandIn, provider_settings: SettingsFactory
+) -> Iterator[tuple[APNsProvider, FakeClock]]:
+    # Started 40 minutes ago: a token signed at any moment of the tests below is one the
+    # stand-in takes (Apple: not older than an hour, not from the future).
+    clock = FakeClock(float(int(time.time()) - 40 * 60))
+    provider = APNsProvider(provider_settings(apns_standin.client_env()), clock=clock)
+    yield provider, clock
+    provider.close()
+
+
 def test_a_new_connection_presents_the_same_provider_token(
-    apns: APNsProvider, apns_standin: APNsStandIn
+    clocked_apns: tuple[APNsProvider, FakeClock], apns_standin: APNsStandIn
 ) -> None:
+    apns, clock = clocked_apns
     apns.send([push(apns_token(1), "before")])
     apns_standin.drop_connections()  # APNs recycles connections; the client must reconnect
-    time.sleep(1.1)  # a freshly signed JWT would now carry a different iat
+    clock.advance(10 * 60)  # a freshly signed JWT would now carry a different iat
     [result] = apns.send([push(apns_token(2), "after")])
     assert result.outcome is Outcome.SENT
     before, after = apns_standin.received
     assert (before.connection, after.connection) == (1, 2)
     # Re-signing per connection would earn 429 TooManyProviderTokenUpdates from Apple.
     assert before.headers["authorization"] == after.headers["authorization"]
+
+
+def test_the_provider_token_is_signed_again_once_30_minutes_old(
+    clocked_apns: tuple[APNsProvider, FakeClock], apns_standin: APNsStandIn
+) -> None:
+    apns, clock = clocked_apns
+    started = int(clock())
+    apns.send([push(apns_token(1), "fresh")])
+    clock.advance(30 * 60)  # exactly TOKEN_TTL: still the same token
+    apns.send([push(apns_token(2), "same")])
+    clock.advance(1)
+    [result] = apns.send([push(apns_token(3), "renewed")])
+    assert result.outcome is Outcome.SENT
+    renewed = started + 30 * 60 + 1
+    assert [issued_at(r) for r in apns_standin.received] == [started, started, renewed]
+    assert apns_standin.connections_opened == 1
 
 
 def test_500_messages_travel_as_concurrent_streams(

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from core.catalog import Provider
-from providers import build_providers
 from providers.apns import APNsProvider
 from providers.base import Outcome, token_fingerprint
 from providers.expo import ExpoProvider
 from providers.fcm import FCMProvider
+from providers.registry import build_providers
 from providers.sink import SinkProvider
 from tests.providers.factories import apns_token, expo_token, push
 from tests.standins.apns import APNsStandIn

@@ -3,7 +3,6 @@ reason and join nothing; connection records live in Redis and show in the status
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from api.auth import mint_token
 from core import keys
 from core.catalog import Role
 from tests.realtime.harness import Client
+from tests.waiting import wait_until
 
 
 def test_a_token_in_the_auth_payload_connects_and_joins_the_user_room(
@@ -80,12 +80,11 @@ def test_status_shows_the_callers_connection_and_the_count_across_gateways(
     clients(gateway, token(alice))
     clients(gateway, token(alice), device_id="ipad")
     # Other tests flush Redis: a gateway announces itself again on its next loop round.
-    deadline = time.monotonic() + 5
-    while True:
-        mine = client.get("/api/v1/realtime/status", headers=auth_header(alice)).json["data"]
-        if mine["server_status"] == "healthy" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    def status_once_healthy() -> dict | None:
+        data = client.get("/api/v1/realtime/status", headers=auth_header(alice)).json["data"]
+        return data if data["server_status"] == "healthy" else None
+
+    mine = wait_until(status_once_healthy, timeout=5, interval=0.1)
     assert mine["websocket_connected"] is True
     assert mine["last_heartbeat"] is not None
     assert mine["active_connections"] >= 2

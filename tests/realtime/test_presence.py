@@ -47,9 +47,11 @@ def test_presence_is_aggregated_over_devices(gateway, clients, token, users):
     tablet = clients(gateway, token(alice), device_id="tablet")
     watcher.wait_for(UPDATE, presence_of(alice))
 
+    phone_sid = phone.sid
     phone.disconnect()
-    time.sleep(0.5)
-    assert [u["status"] for u in watcher.received(UPDATE, presence_of(alice))] == ["online"]
+    gateway.wait_closed(phone_sid)  # whatever that disconnect announced is on its way
+    seen = watcher.barrier()
+    assert [u["status"] for u in watcher.received(UPDATE, presence_of(alice), seen)] == ["online"]
 
     tablet.disconnect()
     away = watcher.wait_for(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "away")
@@ -65,10 +67,11 @@ def test_busy_is_shown_while_the_user_sets_it(gateway, clients, token, users):
 
     ack = me.call("presence_update", {"status": "busy"})
     assert ack["presence"]["status"] == "busy"
-    watcher.wait_for(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "busy")
+    busy = watcher.index_of(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "busy")
     me.call("presence_update", {"status": "online"})
-    statuses = [u["status"] for u in watcher.received(UPDATE, presence_of(alice))]
-    watcher.wait_for(UPDATE, lambda d: d["status"] == "online" and len(statuses) >= 2)
+    watcher.index_of(
+        UPDATE, lambda d: d["user_id"] == alice and d["status"] == "online", after=busy
+    )
 
 
 def test_idle_connections_turn_away_and_activity_brings_them_back(
@@ -120,9 +123,11 @@ def test_nobody_visibility_shows_offline_without_last_seen_and_sends_nothing(
     bulk = watcher.wait_for(BULK, bulk_has(alice))
     assert bulk["users"] == [{"user_id": alice, "status": "offline", "last_seen": None}]
     me.call("presence_update", {"status": "busy"})
+    my_sid = me.sid
     me.disconnect()
-    time.sleep(0.7)
-    assert watcher.received(UPDATE, presence_of(alice)) == []
+    gateway.wait_closed(my_sid)  # whatever that disconnect announced is on its way
+    seen = watcher.barrier()
+    assert watcher.received(UPDATE, presence_of(alice), seen) == []
 
 
 def test_matches_visibility_shows_presence_to_matches_only(
@@ -138,8 +143,9 @@ def test_matches_visibility_shows_presence_to_matches_only(
     clients(gateway, token(alice))
 
     friend_client.wait_for(UPDATE, lambda d: d["user_id"] == alice and d["status"] == "online")
-    time.sleep(0.5)
-    assert stranger_client.received(UPDATE, presence_of(alice)) == []
+    # Alice's connect was handled (its announcement made) before her client connected.
+    seen = stranger_client.barrier()
+    assert stranger_client.received(UPDATE, presence_of(alice), seen) == []
     stranger_client.clear()
     stranger_client.call("presence_subscribe", {"user_ids": [alice]})
     bulk = stranger_client.wait_for(BULK)
@@ -170,14 +176,17 @@ def test_a_low_battery_connection_gets_changes_coalesced(fast_gateway, clients, 
     me.call("presence_update", {"status": "online"})
     me.call("presence_update", {"status": "busy"})
     # PRESENCE_UPDATE_INTERVAL=1000 ms: one bulk update with the latest state, no singles.
-    bulk = watcher.wait_for(BULK, bulk_has(alice), 3)
+    first = watcher.index_of(BULK, bulk_has(alice), 3)
+    bulk = watcher.events[first][1]
     assert bulk["coalesced"] is True
     assert bulk["users"] == [
         {"user_id": alice, "status": "busy", "last_seen": bulk["users"][0]["last_seen"]}
     ]
-    time.sleep(0.3)
-    assert len(watcher.received(BULK)) == 1
-    assert watcher.received(UPDATE) == []
+    # A later change must come in the next coalesced update; nothing else before it.
+    me.call("presence_update", {"status": "online"})
+    second = watcher.index_of(BULK, bulk_has(alice, "online"), 3, after=first)
+    assert watcher.received(BULK, before=second) == [bulk]
+    assert watcher.received(UPDATE, before=second) == []
 
 
 def test_http_heartbeat_keeps_a_backgrounded_device_present_and_is_rate_limited(

@@ -18,6 +18,7 @@ from models.db import db
 from models.events import RealtimeEvent, add_events
 from stores.connections import ConnectionRecord, ConnectionStore
 from tests.realtime.harness import ROOT
+from tests.waiting import wait_until
 
 
 def test_the_job_modules_import_on_their_own():
@@ -47,11 +48,15 @@ def test_the_sweep_closes_connections_nobody_refreshes(
         assert client.get("/api/v1/realtime/status", headers=auth_header(alice)).json["data"][
             "websocket_connected"
         ]
-        time.sleep(1.2)
-        queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime)
-        SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
-        status = client.get("/api/v1/realtime/status", headers=auth_header(alice)).json["data"]
-        assert status["websocket_connected"] is False
+
+        def swept() -> bool:
+            queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime)
+            SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+            status = client.get("/api/v1/realtime/status", headers=auth_header(alice))
+            return status.json["data"]["websocket_connected"] is False
+
+        # The record lives one second (ttl_seconds=1); the first sweep after that closes it.
+        wait_until(swept, timeout=5, interval=0.1)
         heartbeat = client.post(
             "/api/v1/realtime/heartbeat", json={"device_id": "x"}, headers=auth_header(alice)
         ).json["data"]
