@@ -18,7 +18,7 @@ from flask import g, request
 from api.errors import Forbidden, Unauthorized
 from core.catalog import Role
 from core.config import Settings
-from core.ids import is_user_id
+from core.ids import USER_ID_RULE, is_user_id
 from models.db import db
 from models.users import ensure_user
 from runtime import current_runtime
@@ -70,7 +70,7 @@ def decode_token(token: str, settings: Settings) -> Principal:
     subject = claims.get("sub")
     if not is_user_id(subject):
         raise Unauthorized(
-            "The token's 'sub' must be a user id of 1 to 64 visible characters.",
+            f"The token's 'sub' must be a user id ({USER_ID_RULE}).",
             code="invalid_token",
         )
     try:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -22,7 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULTS = {"HOST": "127.0.0.1", "PORT": "5000", "RQ_DASHBOARD_PORT": "9181"}
+# The Procfile's defaults for the ports its processes listen on (api, gateway, dashboard).
+DEFAULTS = {
+    "HOST": "127.0.0.1",
+    "PORT": "5000",
+    "GATEWAY_PORT": "5001",
+    "RQ_DASHBOARD_PORT": "9181",
+}
+PORT_KEYS = ("PORT", "GATEWAY_PORT", "RQ_DASHBOARD_PORT")
 REQUIRED_SECRETS = ("JWT_SECRET", "TOKEN_ENCRYPTION_KEY", "TOKEN_HASH_KEY")
 HONCHO_GRACE_SECONDS = 30.0
 
@@ -82,6 +90,31 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy understands (redis://...)
         return url
+
+
+def banner_lines(env: Mapping[str, str], services: Iterable[object] = ()) -> list[str]:
+    """What `make run` serves, by URL: one line per Procfile process that listens, and the
+    backing services. `env` has HOST and the PORT_KEYS set (DEFAULTS fill them in)."""
+    host = env["HOST"]
+    api = f"http://{host}:{env['PORT']}"
+    gateway = f"http://{host}:{env['GATEWAY_PORT']}"
+    kinds = {getattr(s, "name", "") for s in services}
+    pg_note = " (embedded, data in var/postgres)" if "postgres" in kinds else ""
+    rd_note = " (embedded, data in var/redis)" if "redis" in kinds else ""
+    return [
+        "",
+        "Pulse development stack",
+        f"  API           {api}/api/v1",
+        f"  OpenAPI JSON  {api}/api/openapi.json",
+        f"  API docs      {api}/api/docs",
+        f"  Health        {api}/healthz  and  {api}/readyz",
+        f"  Gateway       {gateway}  (Socket.IO at {gateway}/socket.io)",
+        f"  RQ dashboard  http://{host}:{env['RQ_DASHBOARD_PORT']}",
+        f"  PostgreSQL    {redact(env['DATABASE_URL'])}{pg_note}",
+        f"  Redis         {redact(env['REDIS_URL'])}{rd_note}",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
 
 
 class _Interrupted(BaseException):
@@ -185,24 +218,7 @@ class Runner:
         self.services.clear()
 
     def banner(self) -> None:
-        host, port = os.environ["HOST"], os.environ["PORT"]
-        base = f"http://{host}:{port}"
-        kinds = {getattr(s, "name", "") for s in self.services}
-        pg_note = " (embedded, data in var/postgres)" if "postgres" in kinds else ""
-        rd_note = " (embedded, data in var/redis)" if "redis" in kinds else ""
-        lines = [
-            "",
-            "Pulse development stack",
-            f"  API           {base}/api/v1",
-            f"  API docs      {base}/api/docs",
-            f"  Health        {base}/healthz",
-            f"  RQ dashboard  http://{host}:{os.environ['RQ_DASHBOARD_PORT']}",
-            f"  PostgreSQL    {redact(os.environ['DATABASE_URL'])}{pg_note}",
-            f"  Redis         {redact(os.environ['REDIS_URL'])}{rd_note}",
-            "Press Ctrl-C to stop.",
-            "",
-        ]
-        print("\n".join(lines), flush=True)
+        print("\n".join(banner_lines(os.environ, self.services)), flush=True)
 
     def main(self) -> int:
         os.chdir(ROOT)
@@ -222,7 +238,7 @@ class Runner:
         host = os.environ["HOST"]
         busy = [
             f"{key}={os.environ[key]}"
-            for key in ("PORT", "RQ_DASHBOARD_PORT")
+            for key in PORT_KEYS
             if not port_free(host, int(os.environ[key]))
         ]
         if busy:

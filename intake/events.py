@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from core.catalog import MatchStatus, RealtimeEventType, values
 from core.requests import EventRequest, MatchChange
+from core.timefmt import iso
 from intake.fields import UserId, UtcDateTime
 
 MAX_TARGETS = 1000
@@ -90,7 +91,7 @@ def to_event_request(args: dict[str, Any]) -> EventRequest:
 
 
 def _json_ready(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in payload.items()}
+    return {k: iso(v) if isinstance(v, datetime) else v for k, v in payload.items()}
 
 
 def build_event_request(raw: dict[str, Any]) -> EventRequest:

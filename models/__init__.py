@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 models, one module per aggregate; importing this package registers them all."""
+"""The SQL side of the stores: SQLAlchemy 2.0 models, one module per aggregate, each with the
+queries and writes that belong to it; importing this package registers every model."""
 
 from models.activity import UserActivity
 from models.base import Base

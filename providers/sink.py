@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.catalog import Provider
+from core.timefmt import iso
 from providers.base import (
     Outcome,
     PushMessage,
@@ -64,7 +65,7 @@ class SinkProvider:
                         "collapse_key": message.collapse_key,
                         "thread_id": message.thread_id,
                         "badge": message.badge,
-                        "at": datetime.now(UTC).isoformat(),
+                        "at": iso(datetime.now(UTC)),
                     }
                 )
             results.append(PushResult(message.ref, Outcome.SENT, provider_message_id=message_id))

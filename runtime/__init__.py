@@ -9,6 +9,8 @@ It holds no request, job or connection state of its own.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -60,6 +62,8 @@ class Runtime:
     cipher: TokenCipher
     db: Database
     process: Process
+    # This process's name among its peers (gateways' liveness records, worker names).
+    node: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     connections: ConnectionStore = field(init=False)
     presence: PresenceStore = field(init=False)
     typing: TypingStore = field(init=False)

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 import redis
 from alembic import command
-from alembic.config import Config
-from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -27,6 +25,7 @@ from core.catalog import Role
 from core.config import Settings, load_settings
 from models import Base
 from models.db import db as database
+from tests.factories import EXPO_TOKEN, alembic_config, make_env
 from tests.services import (
     create_database,
     drop_database,
@@ -37,13 +36,6 @@ from tests.services import (
 pytest_plugins = ["tests.standins.fixtures"]
 
 REDIS_DB_LOCK_TTL = 3 * 3600
-
-
-def alembic_config(url: str) -> Config:
-    config = Config("alembic.ini")
-    config.attributes["url"] = url
-    config.attributes["configure_logging"] = False
-    return config
 
 
 @pytest.fixture(scope="session")
@@ -92,25 +84,6 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
     redis.Redis.from_url(url).flushdb()
     if locks.get(f"pulse-test-lock:{number}") == token.encode():
         locks.delete(f"pulse-test-lock:{number}")
-
-
-# Delivery tests run at any hour: without this, the default 22:00-08:00 window (UTC for a
-# new user) would defer their pushes at night. The quiet-hours tests set their own.
-NO_QUIET_HOURS = {"QUIET_HOURS_DEFAULT_START": "00:00", "QUIET_HOURS_DEFAULT_END": "00:00"}
-
-
-def make_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
-    env = {
-        "PULSE_ENV": "test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "JWT_SECRET": "test-secret-" + "x" * 40,
-        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "TOKEN_HASH_KEY": "test-hash-key-0123456789",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.update(overrides)
-    return env
 
 
 @pytest.fixture
@@ -165,11 +138,6 @@ def auth_header(settings: Settings) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {mint_token(settings, user_id, role)}"}
 
     return make
-
-
-EXPO_TOKEN = "ExponentPushToken[xxxxxxxxxxxxxxxxxxxxxx]"
-APNS_TOKEN = "a" * 64
-FCM_TOKEN = "fcm_" + "b" * 140 + ":APA91b"
 
 
 @pytest.fixture

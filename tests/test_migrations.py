@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect
 
 from models import Base
 from models.db import normalize_database_url
-from tests.conftest import alembic_config
+from tests.factories import alembic_config
 from tests.services import create_database, drop_database
 
 

@@ -14,7 +14,7 @@ from core.catalog import Priority
 from intake.queues import all_queues, queue
 from jobs import maintenance
 from models import PushToken
-from tests.conftest import APNS_TOKEN, EXPO_TOKEN
+from tests.factories import APNS_TOKEN, EXPO_TOKEN
 
 
 def scheduled(redis_client):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 
 from rq import SimpleWorker
 
@@ -24,7 +22,7 @@ def main() -> None:
     parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     arguments = parser.parse_args()
     context = bootstrap()
-    name = f"pulse-{socket.gethostname()}-{os.getpid()}"
+    name = f"pulse-{context.node}"
     worker = SimpleWorker(all_queues(context.redis), connection=context.redis, name=name)
     log.info("event=worker_starting name=%s queues=%s", name, ",".join(worker.queue_names()))
     worker.work(with_scheduler=False, burst=arguments.burst)

@@ -9,8 +9,6 @@ realtime.typing. No connection state that another process needs is kept here.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 from flask import Flask
 
@@ -37,7 +35,5 @@ def init_gateway(app: Flask, runtime: Runtime, async_mode: str) -> None:
         engineio_logger=False,
     )
     runtime.use_emitter(socketio)
-    node = f"{socket.gethostname()}-{os.getpid()}"
-    app.extensions["pulse.gateway_node"] = node
-    socketio.start_background_task(run_loop, runtime, socketio.sleep, node)
-    log.info("event=gateway_ready node=%s async_mode=%s", node, async_mode)
+    socketio.start_background_task(run_loop, runtime, socketio.sleep, runtime.node)
+    log.info("event=gateway_ready node=%s async_mode=%s", runtime.node, async_mode)

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
 from marshmallow import ValidationError
 
@@ -79,7 +79,7 @@ def on_connect(auth: Any = None) -> bool:
         connected_at=now,
         last_seen=now,
         last_activity=now,
-        node=current_app.extensions.get("pulse.gateway_node", ""),
+        node=ctx.node,
     )
     join_room(user_room(user_id))
     CONNECTIONS[sid] = LocalConnection(

@@ -10,12 +10,13 @@ from flask import Flask
 
 from api.sockets.local import CONNECTIONS
 from realtime.presence import connection_closed
+from runtime import APP_EXTENSION
 
 log = logging.getLogger(__name__)
 
 
 def close_own_connections(app: Flask) -> None:
-    context = app.extensions.get("pulse.realtime")
+    context = app.extensions.get(APP_EXTENSION)
     if context is None:
         return
     now = time.time()
@@ -25,6 +26,4 @@ def close_own_connections(app: Flask) -> None:
         except Exception as exc:  # stopping anyway: the TTL sweep finishes the job
             log.warning("event=close_on_stop_failed sid=%s error_type=%s", sid, type(exc).__name__)
         CONNECTIONS.pop(sid, None)
-    node = app.extensions.get("pulse.gateway_node")
-    if node:
-        context.connections.mark_gateway_gone(node)
+    context.connections.mark_gateway_gone(context.node)

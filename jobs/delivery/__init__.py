@@ -25,6 +25,7 @@ from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
 from core.delivery_outcome import AttemptCounts, Decision, decide
 from core.retry import RetryPolicy, retry_policy
 from core.templates import Text
+from core.timefmt import iso
 from jobs.delivery.gate import GateOutcome, apply_rules, release_unsent_caps
 from models.db import db
 from models.outbox import (
@@ -367,7 +368,7 @@ def _raise_alarm(runtime: Runtime, provider: str, result: PushResult) -> None:
         runtime.redis.hset(
             keys.provider_alarms(runtime.settings.storage.redis_key_prefix),
             provider,
-            f"{datetime.now(UTC).isoformat()} {result.error}",
+            f"{iso(datetime.now(UTC))} {result.error}",
         )
     except Exception:  # the alarm must never break the delivery bookkeeping
         log.exception("event=provider_alarm_not_recorded provider=%s", provider)

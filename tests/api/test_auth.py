@@ -16,7 +16,7 @@ from api.auth import mint_token
 from core.catalog import Role
 from core.config import load_settings
 from models import User
-from tests.conftest import make_env
+from tests.factories import make_env
 
 SETTINGS_URL = "/api/v1/notifications/settings"
 DEVICES_URL = "/api/v1/notifications/users/alice/devices"

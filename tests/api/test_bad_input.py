@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import PushToken, UserNotificationSetting
-from tests.conftest import EXPO_TOKEN
+from tests.factories import EXPO_TOKEN
 
 REGISTER = "/api/v1/notifications/register-token"
 

@@ -11,7 +11,7 @@ from api import create_app
 from api.auth import mint_token
 from core.catalog import Role
 from core.config import load_settings
-from tests.conftest import make_env
+from tests.factories import make_env
 
 
 def served_openapi_document() -> dict:

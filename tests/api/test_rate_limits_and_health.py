@@ -7,7 +7,7 @@ import pytest
 from api import create_app
 from core.config import load_settings
 from models import PushToken
-from tests.conftest import EXPO_TOKEN, make_env
+from tests.factories import EXPO_TOKEN, make_env
 
 REGISTER = "/api/v1/notifications/register-token"
 SETTINGS = "/api/v1/notifications/settings"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from models import PushToken
-from tests.conftest import APNS_TOKEN, EXPO_TOKEN, FCM_TOKEN
+from tests.factories import APNS_TOKEN, EXPO_TOKEN, FCM_TOKEN
 
 URL = "/api/v1/notifications/register-token"
 UNREGISTER = "/api/v1/notifications/unregister-token"

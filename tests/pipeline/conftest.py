@@ -16,7 +16,8 @@ from core.catalog import Role
 from core.config import load_settings
 from intake.queues import all_queues
 from jobs.outbox import sweep_outbox
-from tests.conftest import NO_QUIET_HOURS, _truncate_all, make_env
+from tests.conftest import _truncate_all
+from tests.factories import NO_QUIET_HOURS, make_env
 
 APNS_DEVICE = "ab" * 32
 FCM_DEVICE = "fcm-device-" + "c" * 140

@@ -9,7 +9,8 @@ import runtime as worker_runtime
 from api import create_app
 from core import keys
 from core.config import load_settings
-from tests.conftest import NO_QUIET_HOURS, _truncate_all, make_env
+from tests.conftest import _truncate_all
+from tests.factories import NO_QUIET_HOURS, make_env
 from tests.pipeline.conftest import APNS_DEVICE, EXPO_DEVICE, FCM_DEVICE, Pipeline
 
 

@@ -25,7 +25,7 @@ from realtime.live_users import send_in_app_copies
 from runtime import Process, Runtime
 from stores.client import run_script_in_order
 from stores.connections import ConnectionRecord
-from tests.conftest import NO_QUIET_HOURS
+from tests.factories import NO_QUIET_HOURS
 
 ROUND_TRIPS: list[int] = [0]
 

@@ -18,10 +18,11 @@ from core.catalog import Priority
 from providers.apns import APNsProvider
 from providers.apns_transport import RecentlyClosedH2Connection
 from providers.base import Outcome
-from tests.providers.factories import apns_token, push
+from tests.factories import apns_token, push
 from tests.standins.apns import APNsRequest, APNsStandIn
 from tests.standins.fixtures import SettingsFactory
 from tests.standins.keys import make_apns_key
+from tests.waiting import wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,10 @@ def test_a_new_connection_presents_the_same_provider_token(
     apns, clock = clocked_apns
     apns.send([push(apns_token(1), "before")])
     apns_standin.drop_connections()  # APNs recycles connections; the client must reconnect
+    # Until the client has seen the GOAWAY, a send would race it (a transient error).
+    assert apns._running is not None
+    pool = apns._running.client.pool
+    wait_until(lambda: not pool.connections, timeout=5)
     clock.advance(10 * 60)  # a freshly signed JWT would now carry a different iat
     [result] = apns.send([push(apns_token(2), "after")])
     assert result.outcome is Outcome.SENT

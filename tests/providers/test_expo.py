@@ -13,7 +13,7 @@ import pytest
 from core.catalog import Priority
 from providers.base import Outcome
 from providers.expo import ExpoProvider
-from tests.providers.factories import expo_token, push
+from tests.factories import expo_token, push
 from tests.standins.expo import RECEIPTS_PATH, SEND_PATH, ExpoStandIn
 from tests.standins.fixtures import SettingsFactory
 

@@ -20,7 +20,7 @@ from pyfcm import FCMNotification
 from core.catalog import Priority
 from providers.base import Outcome
 from providers.fcm import FCM_CONCURRENCY, FCMProvider, android_config, data_as_strings
-from tests.providers.factories import fcm_token, push
+from tests.factories import fcm_token, push
 from tests.standins._http import Reply, Request
 from tests.standins.fcm import FCMStandIn
 from tests.standins.fixtures import SettingsFactory

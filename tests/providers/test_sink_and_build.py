@@ -15,7 +15,7 @@ from providers.expo import ExpoProvider
 from providers.fcm import FCMProvider
 from providers.registry import build_providers
 from providers.sink import SinkProvider
-from tests.providers.factories import apns_token, expo_token, push
+from tests.factories import apns_token, expo_token, push
 from tests.standins.apns import APNsStandIn
 from tests.standins.fcm import FCMStandIn
 from tests.standins.fixtures import SettingsFactory

@@ -22,7 +22,7 @@ from core.config import Settings, load_settings
 from core.matching import ordered_pair
 from models.db import db as database
 from models.users import upsert_match
-from tests.conftest import make_env
+from tests.factories import make_env
 from tests.realtime.harness import Client, Gateway
 
 CHANNEL = f"pulse-test-socketio-{secrets.token_hex(4)}"

@@ -5,12 +5,15 @@ gateway that dies has its connections swept by another after the TTL."""
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from core import keys
 from core.catalog import Role
+from core.config import load_settings
 from tests.realtime.conftest import realtime_env
 from tests.realtime.harness import Gateway, Process, bulk_has, start_worker
 
@@ -91,3 +94,30 @@ def test_connections_of_a_dead_gateway_are_swept_by_another(
         assert status["websocket_connected"] is False
     finally:
         doomed.stop()
+
+
+def test_a_gateway_stopped_with_sigterm_closes_its_connections_at_once_and_leaves(
+    database_url, redis_url, realtime_logs, cluster, clients, token, users, redis_client
+):
+    alice, bob = users(2)
+    env = realtime_env(database_url, redis_url)
+    gateways_key = keys.rt_gateways(load_settings(env).storage.redis_key_prefix)
+    leaving = Gateway("node-leaving", env, realtime_logs)
+    try:
+        watcher = clients(cluster["gateway1"], token(bob))
+        clients(leaving, token(alice))
+        watcher.call("presence_subscribe", {"user_ids": [alice]})
+        watcher.wait_for("presence_bulk_update", bulk_has(alice, "online"))
+        node = f"{socket.gethostname()}-{leaving.proc.pid}"
+        assert redis_client.zscore(gateways_key, node) is not None
+
+        leaving.stop(signal.SIGTERM)
+
+        # No TTL to wait for (6 s): the leaving gateway closes alice's connection itself.
+        away = watcher.wait_for(
+            "user_presence_update", lambda d: d["user_id"] == alice and d["status"] == "away", 3
+        )
+        assert away["last_seen"] is not None
+        assert redis_client.zscore(gateways_key, node) is None
+    finally:
+        leaving.stop()

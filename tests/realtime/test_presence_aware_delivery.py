@@ -11,7 +11,8 @@ from api.auth import mint_token
 from core.catalog import Role
 from core.config import load_settings
 from intake.queues import all_queues
-from tests.conftest import NO_QUIET_HOURS, _truncate_all
+from tests.conftest import _truncate_all
+from tests.factories import NO_QUIET_HOURS
 from tests.pipeline.conftest import APNS_DEVICE
 from tests.realtime.conftest import realtime_env
 

@@ -20,7 +20,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import DataReceived, ResponseReceived, StreamEnded
 
-from tests.providers.factories import apns_token, expo_token
+from tests.factories import apns_token, expo_token
 from tests.standins import apns as apns_module
 from tests.standins import expo as expo_module
 from tests.standins.apns import JWT_MAX_AGE, APNsStandIn
