@@ -86,3 +86,36 @@ def test_the_expo_rate_is_a_shared_bucket_and_the_rest_is_deferred_not_slept(
     statuses = sorted(d.status for d in db_session.scalars(select(NotificationDelivery)))
     assert len(expo_standin.messages) == 3
     assert statuses == ["retrying", "retrying", "sent", "sent", "sent"]
+
+
+def test_a_receipt_retry_is_timed_by_the_retry_policy_and_bounded_by_its_attempts(
+    make_pipeline, expo_standin, db_session
+):
+    # RETRY_BASE_SECONDS=1: after one attempt the policy waits 1 s (never Expo's old fixed 60 s).
+    pipeline = make_pipeline(EXPO_RECEIPT_DELAY_SECONDS="0", DELIVERY_MAX_ATTEMPTS="2")
+    pipeline.register("alice", EXPO_DEVICE, "ios")
+    expo_standin.receipt_error(EXPO_DEVICE, "MessageRateExceeded")
+    notification_id = pipeline.send(target={"user_ids": ["alice"]}).json["data"][
+        "notification_ids"
+    ][0]
+    pipeline.work()
+
+    before = db_session.scalar(text("SELECT now()"))
+    assert check_expo_receipts()["retrying"] == 1
+    status, wait = db_session.execute(
+        text(
+            "SELECT status, extract(epoch FROM scheduled_for - :before) FROM notification_queue"
+            " WHERE id = :id"
+        ),
+        {"before": before, "id": notification_id},
+    ).one()
+    assert status == "scheduled" and 0 < wait <= 2
+
+    db_session.execute(text("UPDATE notification_queue SET scheduled_for = now()"))
+    db_session.commit()
+    pipeline.sweep()
+    pipeline.work()  # the second and last attempt: Expo again cannot pass it on
+    assert check_expo_receipts()["retrying"] == 1
+    db_session.rollback()
+    detail = pipeline.notification(notification_id)
+    assert (detail["status"], detail["attempts"]) == ("sent", 2)  # not rescheduled a third time
