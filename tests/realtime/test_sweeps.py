@@ -12,18 +12,22 @@ from datetime import UTC, datetime, timedelta
 from rq import SimpleWorker
 
 import runtime as worker_runtime
+from api import create_app
 from core.catalog import Priority
+from core.config import load_settings
 from intake.queues import all_queues, queue
 from models.db import db
 from models.events import RealtimeEvent, add_events
 from stores.connections import ConnectionRecord, ConnectionStore
+from tests.realtime.conftest import realtime_env
 from tests.realtime.harness import ROOT
 from tests.waiting import wait_until
 
 
 def test_the_job_modules_import_on_their_own():
     """A worker imports a job's module by name: no import cycle may hide it."""
-    for module in ("jobs.events", "realtime.presence", "realtime.typing", "scheduler", "gateway"):
+    modules = ("jobs.events", "jobs.presence", "intake.client", "realtime.presence", "scheduler")
+    for module in (*modules, "gateway"):
         result = subprocess.run(
             [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True
         )
@@ -31,16 +35,19 @@ def test_the_job_modules_import_on_their_own():
 
 
 def test_the_sweep_closes_connections_nobody_refreshes(
-    app, test_settings, users, client, auth_header
+    database_url, redis_url, redis_client, users, auth_header
 ):
     from jobs.presence import sweep_realtime
 
+    # A key prefix no gateway of this run sweeps: only the job can close the record.
+    settings = load_settings(
+        realtime_env(database_url, redis_url, REDIS_KEY_PREFIX="pulse-sweep-job:")
+    )
+    client = create_app(settings).test_client()
     (alice,) = users(1)
-    runtime = worker_runtime.configure(test_settings)
+    runtime = worker_runtime.configure(settings)
     try:
-        store = ConnectionStore(
-            runtime.redis, test_settings.storage.redis_key_prefix, ttl_seconds=1
-        )
+        store = ConnectionStore(runtime.redis, settings.storage.redis_key_prefix, ttl_seconds=1)
         now = time.time()
         store.add(
             ConnectionRecord("sid-lost", alice, None, None, None, False, now, now, now, "dead")
