@@ -13,6 +13,7 @@ from rq import SimpleWorker
 
 import runtime as worker_runtime
 from api import create_app
+from core import keys
 from core.catalog import Priority
 from core.config import load_settings
 from intake.queues import all_queues, queue
@@ -56,14 +57,17 @@ def test_the_sweep_closes_connections_nobody_refreshes(
             "websocket_connected"
         ]
 
+        user_connections = keys.rt_user_connections(settings.storage.redis_key_prefix, alice)
+
         def swept() -> bool:
             queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime)
             SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
-            status = client.get("/api/v1/realtime/status", headers=auth_header(alice))
-            return status.json["data"]["websocket_connected"] is False
+            return not redis_client.sismember(user_connections, "sid-lost")
 
         # The record lives one second (ttl_seconds=1); the first sweep after that closes it.
         wait_until(swept, timeout=5, interval=0.1)
+        status = client.get("/api/v1/realtime/status", headers=auth_header(alice))
+        assert status.json["data"]["websocket_connected"] is False
         heartbeat = client.post(
             "/api/v1/realtime/heartbeat", json={"device_id": "x"}, headers=auth_header(alice)
         ).json["data"]
