@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Coverage of the production code (settings: [tool.coverage.*] in pyproject.toml): a table per
 # package and the total at the end of pytest's summary, per file in var/coverage/html/.
 # `make test COV_ARGS=` runs without it.
-COV_ARGS ?= --cov --cov-report=html --cov-report=json -p devtools.coverage_summary
+COV_ARGS ?= --cov --cov-report=html --cov-report=json -p devtools.pytest_coverage
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint imports bench bench-realtime clean-var

@@ -45,7 +45,6 @@ class Import:
     line: int
     text: str
     type_checking: bool
-
     root: Path
 
     def where(self) -> str:
