@@ -135,17 +135,40 @@ def optional_principal() -> Principal | None:
         return None
 
 
+# The roles of a signed-in person. An endpoint that acts for the caller's own devices,
+# settings, inbox or presence (`authenticated()` with no roles) admits only these: a
+# service token names a backend service, which has none of them.
+SIGNED_IN_USER_ROLES: tuple[Role, ...] = (Role.USER, Role.ADMIN)
+# For an endpoint any valid token may call (it checks what each role may see itself):
+# `authenticated(*ANY_ROLE)`.
+ANY_ROLE: tuple[Role, ...] = tuple(Role)
+
+
 def authenticated(*roles: Role) -> Callable[[F], F]:
-    """Require a valid token (and one of `roles`, when given) before the view runs."""
+    """Require a valid token with one of `roles`; without roles, the endpoint acts for the
+    signed-in user, and only SIGNED_IN_USER_ROLES may call it. Any other role is a 403
+    `forbidden` naming the roles that may, before the view runs or a row is written."""
+    allowed = roles or SIGNED_IN_USER_ROLES
+    names = " or ".join(role.value for role in allowed)
+    if roles:
+        refusal = f"This needs the role {names}."
+    else:
+        refusal = (
+            f"This endpoint acts for the signed-in user: only a token of role {names} "
+            "may call it."
+        )
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             principal = current_principal()
-            if roles and principal.role not in roles:
+            if principal.role not in allowed:
                 raise Forbidden(
-                    f"This needs the role {' or '.join(r.value for r in roles)}.",
-                    details={"role": principal.role.value},
+                    f"{refusal} This token's role is {principal.role.value}.",
+                    details={
+                        "role": principal.role.value,
+                        "allowed_roles": [role.value for role in allowed],
+                    },
                 )
             if principal.role is not Role.SERVICE:
                 # Its own short transaction: the user exists even if the view then fails.

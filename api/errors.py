@@ -9,12 +9,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+import redis.exceptions
+import sqlalchemy.exc
+from flask import Flask, Response, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_FIELD_MESSAGE = "Unknown field."
+
+# A dependency that is down answers 503 with this Retry-After: a restart takes seconds.
+RETRY_AFTER_SECONDS = 5
+# details.dependency -> the name a message gives it.
+DEPENDENCY_NAMES = {"postgresql": "PostgreSQL", "redis": "Redis"}
 
 
 class ApiError(Exception):
@@ -77,6 +84,12 @@ class Forbidden(ApiError):
     message = "Your role does not allow this."
 
 
+class TooDeeplyNested(ApiError):
+    status = 400
+    code = "too_deeply_nested"
+    message = "The JSON body nests arrays or objects too deeply."
+
+
 class NotFound(ApiError):
     status = 404
     code = "not_found"
@@ -87,6 +100,43 @@ class Conflict(ApiError):
     status = 409
     code = "conflict"
     message = "The request conflicts with the current state."
+
+
+class Unavailable(ApiError):
+    """A dependency (PostgreSQL or Redis) cannot be reached: a moment's outage, not a bug."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, dependency: str):
+        super().__init__(
+            f"{DEPENDENCY_NAMES[dependency]} is unavailable for a moment: "
+            f"retry in {RETRY_AFTER_SECONDS} seconds.",
+            details={"dependency": dependency},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+def unavailable_dependency(error: BaseException) -> str | None:
+    """Which dependency, "postgresql" or "redis", `error` (or an error it was raised from)
+    says cannot be reached (refused, cut, timed out, shutting down); None otherwise,
+    so that a bug stays a bug. Only explicit causes (`raise ... from`) are followed: an
+    error raised while handling an outage is not itself an outage."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlalchemy.exc.DBAPIError):
+            if current.connection_invalidated or isinstance(
+                current, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+            ):
+                return "postgresql"
+        elif isinstance(current, sqlalchemy.exc.TimeoutError):  # no pooled connection freed
+            return "postgresql"
+        elif isinstance(current, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return "redis"
+        current = current.__cause__
+    return None
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,6 +152,10 @@ def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None 
 
 
 def api_error_response(error: ApiError) -> Response:
+    if "Retry-After" in error.headers and has_request_context():
+        # Flask-Limiter sets its own on limited routes, after this: the answer's own wins
+        # (api.requests.drop_retry_after_unless_limited puts it back).
+        g.retry_after = error.headers["Retry-After"]
     return _response(
         error.status, error_body(error.code, error.message, error.details), error.headers
     )
@@ -159,6 +213,16 @@ def http_exception_response(error: HTTPException) -> Response:
 
 
 def unexpected_error_response(error: Exception) -> Response:
+    """A dependency that is down is a 503 `unavailable` naming it; anything else is a bug,
+    a 500 logged with its trace."""
+    dependency = unavailable_dependency(error)
+    if dependency is not None:
+        log.warning(
+            "event=dependency_unavailable dependency=%s error_type=%s",
+            dependency,
+            type(error).__name__,
+        )
+        return api_error_response(Unavailable(dependency))
     log.exception("event=unhandled_error error_type=%s", type(error).__name__)
     return _response(500, error_body("server_error", "Something went wrong on our side."))
 

@@ -9,7 +9,7 @@ from flask import Blueprint
 from sqlalchemy import text
 
 from api.envelope import ok
-from api.errors import error_body
+from api.errors import RETRY_AFTER_SECONDS, error_body
 from models.db import db
 from runtime import current_runtime
 
@@ -45,8 +45,9 @@ def _check_redis() -> str | None:
 
 
 @blp.get("/readyz")
-def readyz() -> tuple[dict[str, Any], int]:
-    """PostgreSQL and Redis answer; otherwise 503 naming what is down."""
+def readyz() -> tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]]:
+    """PostgreSQL and Redis answer; otherwise 503 naming what is down, with the Retry-After
+    the API's own 503 `unavailable` answers carry."""
     problems = {
         name: problem
         for name, problem in (("postgresql", _check_postgres()), ("redis", _check_redis()))
@@ -54,5 +55,6 @@ def readyz() -> tuple[dict[str, Any], int]:
     }
     if problems:
         message = "Not ready: " + ", ".join(sorted(problems)) + " down."
-        return error_body("not_ready", message, problems), 503
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return error_body("not_ready", message, problems), 503, headers
     return ok({"status": "ready", "postgresql": "ok", "redis": "ok"}), 200

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from core.catalog import Priority
+from core.catalog import TYPE_DEFAULTS, CapPolicy, NotificationType, Priority
 
 FREQUENCY_CAP = "frequency_cap"
 
@@ -47,6 +47,10 @@ def over_cap(priority: Priority) -> OverCap:
     return OverCap.SUPPRESS if priority is Priority.LOW else OverCap.DEFER
 
 
-def counts_against_caps(priority: Priority) -> bool:
-    """Critical bypasses the caps and does not use them up."""
-    return priority is not Priority.CRITICAL
+def counts_against_caps(notification_type: NotificationType, priority: Priority) -> bool:
+    """Critical bypasses the caps and does not use them up; so does a type whose catalogue
+    policy is uncapped (messages and matches: the product's core, merged by batching)."""
+    return (
+        priority is not Priority.CRITICAL
+        and TYPE_DEFAULTS[notification_type].caps is CapPolicy.CAPPED
+    )

@@ -35,12 +35,66 @@ class NotificationType(StrEnum):
     MARKETING = "marketing"
 
 
+class CapPolicy(StrEnum):
+    """Whether a type counts against (and is held by) the frequency caps."""
+
+    CAPPED = "capped"
+    UNCAPPED = "uncapped"
+
+
+class QuietBehavior(StrEnum):
+    """What quiet hours do to a type: hold it until the window ends, or send it now
+    without sound, vibration or lighting the screen."""
+
+    DEFER = "defer"
+    QUIET = "quiet"
+
+
+class InterruptionLevel(StrEnum):
+    """APNs `interruption-level` (iOS 15+)."""
+
+    PASSIVE = "passive"
+    ACTIVE = "active"
+    TIME_SENSITIVE = "time-sensitive"
+
+
+class AndroidChannel(StrEnum):
+    """The Android notification channels the app creates (docs/app-developers.md); a push
+    names one as FCM `android.notification.channel_id` / Expo `channelId`."""
+
+    MATCHES = "matches"
+    MESSAGES = "messages"
+    LIKES = "likes"
+    ACTIVITY = "activity"
+    ACCOUNT = "account"
+    PROMOTIONS = "promotions"
+    # Low importance, no sound or vibration: every push delivered quietly in quiet hours.
+    QUIET = "quiet"
+
+
+class Action(StrEnum):
+    """`data.action`: the screen the app opens when the push is tapped (the seed's names)."""
+
+    OPEN_MATCH = "open_match"
+    OPEN_CONVERSATION = "open_conversation"
+    OPEN_SUPER_LIKES = "open_super_likes"
+    OPEN_LIKES = "open_likes"
+    OPEN_PROFILE_VIEWS = "open_profile_views"
+    OPEN_BOOST = "open_boost"
+    OPEN_APP = "open_app"
+
+
 @dataclass(frozen=True)
 class TypeDefaults:
     priority: Priority
     is_enabled: bool
     push_enabled: bool
     email_enabled: bool
+    caps: CapPolicy
+    quiet_hours: QuietBehavior
+    channel: AndroidChannel
+    interruption: InterruptionLevel
+    action: Action
 
 
 # Why these defaults (docs/notification-types.md says the same for users of the API):
@@ -52,17 +106,121 @@ class TypeDefaults:
 #   the user turns it on, and low when they do.
 # Email is off everywhere: Pulse does not send email, the flag is kept for the
 # service that does.
+# Caps (the seed's "10 per day per user, 3 per hour per type") hold the frequent,
+# ignorable signals (likes, views, boosts, marketing), never a conversation or a match:
+# those are the product, and batching already merges a burst of them into one push.
+# Quiet hours hold what can wait until morning; a message or a match goes now, quietly.
 TYPE_DEFAULTS: dict[NotificationType, TypeDefaults] = {
-    NotificationType.NEW_MATCH: TypeDefaults(Priority.HIGH, True, True, False),
-    NotificationType.NEW_MESSAGE: TypeDefaults(Priority.HIGH, True, True, False),
-    NotificationType.SUPER_LIKE_RECEIVED: TypeDefaults(Priority.HIGH, True, True, False),
-    NotificationType.LIKE_RECEIVED: TypeDefaults(Priority.NORMAL, True, True, False),
-    NotificationType.MATCH_EXPIRING: TypeDefaults(Priority.HIGH, True, True, False),
-    NotificationType.CONVERSATION_STARTED: TypeDefaults(Priority.NORMAL, True, True, False),
-    NotificationType.BOOST_ACTIVATED: TypeDefaults(Priority.NORMAL, True, True, False),
-    NotificationType.PROFILE_VIEW: TypeDefaults(Priority.LOW, True, True, False),
-    NotificationType.SYSTEM: TypeDefaults(Priority.HIGH, True, True, False),
-    NotificationType.MARKETING: TypeDefaults(Priority.LOW, False, False, False),
+    NotificationType.NEW_MATCH: TypeDefaults(
+        Priority.HIGH,
+        True,
+        True,
+        False,
+        CapPolicy.UNCAPPED,
+        QuietBehavior.QUIET,
+        AndroidChannel.MATCHES,
+        InterruptionLevel.TIME_SENSITIVE,
+        Action.OPEN_MATCH,
+    ),
+    NotificationType.NEW_MESSAGE: TypeDefaults(
+        Priority.HIGH,
+        True,
+        True,
+        False,
+        CapPolicy.UNCAPPED,
+        QuietBehavior.QUIET,
+        AndroidChannel.MESSAGES,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_CONVERSATION,
+    ),
+    NotificationType.SUPER_LIKE_RECEIVED: TypeDefaults(
+        Priority.HIGH,
+        True,
+        True,
+        False,
+        CapPolicy.CAPPED,
+        QuietBehavior.DEFER,
+        AndroidChannel.LIKES,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_SUPER_LIKES,
+    ),
+    NotificationType.LIKE_RECEIVED: TypeDefaults(
+        Priority.NORMAL,
+        True,
+        True,
+        False,
+        CapPolicy.CAPPED,
+        QuietBehavior.DEFER,
+        AndroidChannel.LIKES,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_LIKES,
+    ),
+    NotificationType.MATCH_EXPIRING: TypeDefaults(
+        Priority.HIGH,
+        True,
+        True,
+        False,
+        CapPolicy.UNCAPPED,
+        QuietBehavior.QUIET,
+        AndroidChannel.MATCHES,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_MATCH,
+    ),
+    NotificationType.CONVERSATION_STARTED: TypeDefaults(
+        Priority.NORMAL,
+        True,
+        True,
+        False,
+        CapPolicy.UNCAPPED,
+        QuietBehavior.QUIET,
+        AndroidChannel.MESSAGES,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_CONVERSATION,
+    ),
+    NotificationType.BOOST_ACTIVATED: TypeDefaults(
+        Priority.NORMAL,
+        True,
+        True,
+        False,
+        CapPolicy.CAPPED,
+        QuietBehavior.QUIET,
+        AndroidChannel.ACTIVITY,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_BOOST,
+    ),
+    NotificationType.PROFILE_VIEW: TypeDefaults(
+        Priority.LOW,
+        True,
+        True,
+        False,
+        CapPolicy.CAPPED,
+        QuietBehavior.DEFER,
+        AndroidChannel.ACTIVITY,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_PROFILE_VIEWS,
+    ),
+    NotificationType.SYSTEM: TypeDefaults(
+        Priority.HIGH,
+        True,
+        True,
+        False,
+        CapPolicy.UNCAPPED,
+        QuietBehavior.QUIET,
+        AndroidChannel.ACCOUNT,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_APP,
+    ),
+    NotificationType.MARKETING: TypeDefaults(
+        Priority.LOW,
+        False,
+        False,
+        False,
+        CapPolicy.CAPPED,
+        QuietBehavior.DEFER,
+        AndroidChannel.PROMOTIONS,
+        InterruptionLevel.ACTIVE,
+        Action.OPEN_APP,
+    ),
 }
 
 
@@ -200,6 +358,7 @@ class SocketErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     FORBIDDEN = "forbidden"
     SERVER_ERROR = "server_error"
+    UNAVAILABLE = "unavailable"  # PostgreSQL or Redis is down (the HTTP API's 503 code)
 
 
 class TypingStopReason(StrEnum):

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -104,6 +105,8 @@ class RuleSettings:
     quiet_hours_spread_seconds: int
     cap_per_day: int
     cap_per_type_hour: int
+    # The zone of a user Pulse has never heard from (no device report, no setting).
+    default_timezone: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class RealtimeSettings:
     event_rate_per_second: int
     event_burst: int
     max_message_bytes: int
+    # Who sees a user's presence until the user chooses: matches (the default) or everyone.
+    presence_visibility_default: str
+    # presence_subscribe to users outside the caller's matches, per user and clock hour.
+    stranger_subscriptions_per_hour: int
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,20 @@ class _Reader:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{used}={value!r} is not a boolean (true/false)")
+
+    def timezone(self, name: str, default: str) -> str:
+        value = self.str(name, default) or default
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ConfigError(f"{name}={value!r} is not an IANA time zone name") from None
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.str(name, default) or default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} must be one of {', '.join(choices)}")
+        return value
 
     def time(self, name: str, default: str) -> time:
         used, value = self.lookup(name)
@@ -418,6 +439,7 @@ def _rules(reader: _Reader) -> RuleSettings:
         quiet_hours_spread_seconds=reader.int("QUIET_HOURS_SPREAD_SECONDS", 900),
         cap_per_day=reader.int("FREQUENCY_CAP_PER_DAY", 10, minimum=1),
         cap_per_type_hour=reader.int("FREQUENCY_CAP_PER_TYPE_HOUR", 3, minimum=1),
+        default_timezone=reader.timezone("DEFAULT_TIMEZONE", "UTC"),
     )
 
 
@@ -442,6 +464,12 @@ def _realtime(reader: _Reader, redis_key_prefix: str) -> RealtimeSettings:
         event_rate_per_second=reader.int("SOCKET_EVENT_RATE_PER_SECOND", 20, minimum=1),
         event_burst=reader.int("SOCKET_EVENT_BURST", 40, minimum=1),
         max_message_bytes=reader.int("SOCKET_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024),
+        presence_visibility_default=reader.choice(
+            "PRESENCE_VISIBILITY_DEFAULT", "matches", ("matches", "everyone")
+        ),
+        stranger_subscriptions_per_hour=reader.int(
+            "PRESENCE_STRANGER_SUBSCRIPTIONS_PER_HOUR", 100, minimum=0
+        ),
     )
 
 

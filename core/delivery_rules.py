@@ -5,10 +5,12 @@ Order, and why:
 1. expiry (in the claim): a stale notification is never sent, whatever else holds;
 2. settings: a push the user turned off is final, so nothing later should defer it;
 3. presence (when the gateway says the user is active in the app): delivered in-app;
-4. quiet hours: deferred to the window's end, before it can open a batch or use a cap;
+4. quiet hours: per type (and per user's choice), deferred to the window's end before it
+   can open a batch or use a cap, or sent now, quietly (no sound, no lit screen);
 5. batching (stores/batch_windows.py, atomic in Redis): held notifications use no cap, the
    summary uses one;
-6. caps (stores/caps.py, atomic in Redis): last, so that they count what is really sent.
+6. caps (stores/caps.py, atomic in Redis): last, so that they count what is really sent;
+   only the types the catalogue caps (likes, views, boosts, marketing) count.
 Critical bypasses quiet hours, batching and caps; settings still apply.
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.catalog import NotificationType, Priority
+from core.catalog import NotificationType, Priority, QuietBehavior
 from core.preferences import QuietHours, TypePreference
 from core.quiet_hours import quiet_hours_end, spread
 
@@ -41,6 +43,7 @@ IN_APP_COUNTERPART = frozenset(
 
 class Action(StrEnum):
     SEND = "send"
+    SEND_QUIETLY = "send_quietly"  # now, without sound, vibration or lighting the screen
     SUPPRESS = "suppress"
     DEFER = "defer"
 
@@ -53,6 +56,7 @@ class Verdict:
 
 
 SEND = Verdict(Action.SEND)
+SEND_QUIETLY = Verdict(Action.SEND_QUIETLY, QUIET_HOURS)
 
 
 def before_send(
@@ -73,6 +77,8 @@ def before_send(
     if priority is not Priority.CRITICAL:
         end = quiet_hours_end(now, quiet)
         if end is not None:
+            if preference.quiet_hours_behavior is QuietBehavior.QUIET:
+                return SEND_QUIETLY
             return Verdict(Action.DEFER, QUIET_HOURS, end + spread(user_id, spread_seconds))
     return SEND
 

@@ -63,11 +63,12 @@ def latest(moments: Iterable[datetime | None]) -> datetime | None:
 
 
 def may_see(viewer_id: str, subject_id: str, visibility: str | None, matched: bool) -> bool:
-    """Whether `viewer_id` may see `subject_id`'s presence and activity. An unknown user
-    has the default visibility (everyone)."""
+    """Whether `viewer_id` may see `subject_id`'s presence and activity. `visibility` is the
+    subject's, with the deployment's default already applied (None: matches, the private
+    choice)."""
     if viewer_id == subject_id:
         return True
-    setting = PresenceVisibility(visibility or PresenceVisibility.EVERYONE)
+    setting = PresenceVisibility(visibility or PresenceVisibility.MATCHES)
     if setting is PresenceVisibility.EVERYONE:
         return True
     if setting is PresenceVisibility.MATCHES:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.catalog import PUSH_COUNTERPARTS, MatchStatus, NotificationType, RealtimeEventType
+from core.presentation import RESERVED_DATA_KEYS
 
 
 def recipients(event_type: str, user_id: str | None, target_user_id: str | None) -> list[str]:
@@ -30,6 +31,8 @@ def push_data(event_id: str, event_type: str, payload: Mapping[str, Any]) -> dic
     (what the app needs to open the right screen)."""
     data = {"event_id": event_id, "event_type": event_type}
     for key, value in payload.items():
+        if str(key) in RESERVED_DATA_KEYS:
+            continue
         if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
             data[str(key)[:64]] = str(value)
         if len(data) >= 20:

@@ -105,6 +105,27 @@ SUMMARIES: dict[str, dict[NotificationType, tuple[Text, ...]]] = {
         T.LIKE_RECEIVED: (Text("Tienes {count} likes nuevos ❤️", "Abre la app para ver quién."),),
     },
 }
+# Private previews (the user turned show_previews off): what a message or match push
+# says instead of its text, whatever the sender gave: no name, no words of anyone's.
+PRIVATE_TEXTS: dict[str, dict[NotificationType, Text]] = {
+    "en": {
+        T.NEW_MESSAGE: Text("New message", "You have a new message."),
+        T.CONVERSATION_STARTED: Text("New message", "You have a new message."),
+        T.NEW_MATCH: Text("New match", "You have a new match!"),
+        T.MATCH_EXPIRING: Text("Match expiring", "One of your matches expires soon."),
+    },
+    "es": {
+        T.NEW_MESSAGE: Text("Nuevo mensaje", "Tienes un mensaje nuevo."),
+        T.CONVERSATION_STARTED: Text("Nuevo mensaje", "Tienes un mensaje nuevo."),
+        T.NEW_MATCH: Text("Nuevo match", "¡Tienes un match nuevo!"),
+        T.MATCH_EXPIRING: Text("Un match caduca pronto", "Uno de tus matches caduca pronto."),
+    },
+}
+# The private text of a batch summary of `count` (a type without one says its single text).
+PRIVATE_SUMMARIES: dict[str, dict[NotificationType, Text]] = {
+    "en": {T.NEW_MESSAGE: Text("New messages", "You have {count} new messages.")},
+    "es": {T.NEW_MESSAGE: Text("Mensajes nuevos", "Tienes {count} mensajes nuevos.")},
+}
 # Types whose text is always the sender's own: no template can say it for them.
 TYPES_WITHOUT_TEMPLATE = frozenset({T.SYSTEM, T.MARKETING})
 
@@ -157,4 +178,21 @@ def render_summary(
     for variant in _pick(SUMMARIES, notification_type, locale):
         if variant.placeholders <= values.keys():
             return Text(variant.title.format(**values), variant.body.format(**values))
+    return None
+
+
+def render_private(
+    notification_type: NotificationType, locale: str = DEFAULT_LOCALE, count: int = 1
+) -> Text | None:
+    """The generic text of a private preview in the user's language (English when the
+    language has none), the summary's when `count` > 1; None for a type without one."""
+    language = locale.split("-")[0].lower()
+    for candidate in (language, DEFAULT_LOCALE):
+        if count > 1:
+            summary = PRIVATE_SUMMARIES.get(candidate, {}).get(notification_type)
+            if summary is not None:
+                return Text(summary.title, summary.body.format(count=count))
+        text = PRIVATE_TEXTS.get(candidate, {}).get(notification_type)
+        if text is not None:
+            return text
     return None

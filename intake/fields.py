@@ -1,8 +1,9 @@
 """Marshmallow fields shared by every request schema (HTTP, Socket.IO and the in-process
-client): strict types, user ids, times of day, time zones, UTC date-times."""
+client): strict types, user ids, times of day, time zones, locales, UTC date-times."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 from functools import cache
 from typing import Any
@@ -61,6 +62,41 @@ class TimeZoneName(fields.String):
         if name not in known_time_zones():
             raise ValidationError(f"{name!r} is not an IANA time zone name (e.g. Europe/London).")
         return name
+
+
+# BCP 47 as Pulse stores it (users.device_locale's CHECK): a 2-3 letter language, then up
+# to three subtags of 2-8 letters or digits (script, region, variant), 35 characters at most.
+LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
+LOCALE_MAX_LENGTH = 35
+
+
+def normalize_locale(tag: str) -> str:
+    """BCP 47's case conventions: language lower, script title ("Hant"), region upper
+    ("BR", "419"), anything else lower. "pt_br" (the POSIX separator) becomes "pt-BR"."""
+    language, *rest = tag.replace("_", "-").split("-")
+    subtags = [language.lower()]
+    for subtag in rest:
+        if len(subtag) == 4 and subtag.isalpha():
+            subtags.append(subtag.title())
+        elif (len(subtag) == 2 and subtag.isalpha()) or (len(subtag) == 3 and subtag.isdigit()):
+            subtags.append(subtag.upper())
+        else:
+            subtags.append(subtag.lower())
+    return "-".join(subtags)
+
+
+class Locale(fields.String):
+    """A BCP 47 language tag such as "en", "en-US", "pt-BR" or "zh-Hant-TW", returned in
+    BCP 47's case ("EN-us" -> "en-US"); "_" is accepted as the separator."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        tag = super()._deserialize(value, attr, data, **kwargs)
+        candidate = tag.replace("_", "-")
+        if len(candidate) > LOCALE_MAX_LENGTH or not LOCALE_PATTERN.fullmatch(candidate):
+            raise ValidationError(
+                f"{tag[:40]!r} is not a BCP 47 language tag (e.g. en, en-US, pt-BR, zh-Hant-TW)."
+            )
+        return normalize_locale(candidate)
 
 
 class UtcDateTime(fields.AwareDateTime):

@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.catalog import TYPE_DEFAULTS, NotificationType, Platform, Priority, values
+from core.presentation import RESERVED_DATA_KEYS
 from core.requests import SendRequest
 from core.templates import MissingText, render
 from intake.fields import StrictBoolean, UserId, UtcDateTime
@@ -61,6 +62,10 @@ def to_send_request(args: dict[str, Any], now: datetime) -> SendRequest:
     data = args.get("data") or {}
     if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_DATA_BYTES:
         raise ValidationError({"data": [f"At most {MAX_DATA_BYTES} bytes of JSON."]})
+    if reserved := sorted(RESERVED_DATA_KEYS & data.keys()):
+        raise ValidationError(
+            {"data": [f"Reserved keys (the providers' and the app's): {', '.join(reserved)}."]}
+        )
     expires_at, scheduled_for = args.get("expires_at"), args.get("scheduled_for")
     if expires_at is not None and expires_at <= max(now, scheduled_for or now):
         raise ValidationError({"expires_at": ["Must be in the future and after scheduled_for."]})

@@ -297,17 +297,20 @@ def record_deliveries(session: Session, records: Sequence[DeliveryRecord], now: 
 class UserFacts:
     """What the delivery rules need to know about a user, read once per chunk."""
 
-    timezone: str
-    locale: str
+    timezone: str | None  # the one the user chose, else the device's; None: never heard
+    locale: str | None  # the device's; None: never heard
     quiet_hours_start: time | None
     quiet_hours_end: time | None
-    stored_preferences: dict[str, dict[str, bool]]
+    stored_preferences: dict[str, dict[str, bool | str | None]]
+    show_previews: bool = True
 
 
 USER_FACTS = text(
     """
-    SELECT u.id, u.timezone, u.locale, u.quiet_hours_start, u.quiet_hours_end,
-           s.notification_type, s.is_enabled, s.push_enabled, s.email_enabled
+    SELECT u.id, coalesce(u.timezone, u.device_timezone) AS timezone,
+           u.device_locale AS locale, u.quiet_hours_start, u.quiet_hours_end, u.show_previews,
+           s.notification_type, s.is_enabled, s.push_enabled, s.email_enabled,
+           s.quiet_hours_behavior
     FROM users AS u
     LEFT JOIN user_notification_settings AS s ON s.user_id = u.id
     WHERE u.id = ANY(CAST(:user_ids AS text[]))
@@ -320,13 +323,19 @@ def user_facts(session: Session, user_ids: Sequence[str]) -> dict[str, UserFacts
     for row in session.execute(USER_FACTS, {"user_ids": list(user_ids)}).mappings():
         if row["id"] not in facts:
             facts[row["id"]] = UserFacts(
-                row["timezone"], row["locale"], row["quiet_hours_start"], row["quiet_hours_end"], {}
+                row["timezone"],
+                row["locale"],
+                row["quiet_hours_start"],
+                row["quiet_hours_end"],
+                {},
+                row["show_previews"],
             )
         if row["notification_type"] is not None:
             facts[row["id"]].stored_preferences[row["notification_type"]] = {
                 "is_enabled": row["is_enabled"],
                 "push_enabled": row["push_enabled"],
                 "email_enabled": row["email_enabled"],
+                "quiet_hours_behavior": row["quiet_hours_behavior"],
             }
     return facts
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.catalog import NotificationStatus, NotificationType, Priority
+from core.presentation import with_action
 from core.requests import SendRequest
 from core.sanitize import clean_body, clean_title
 from core.templates import DEFAULT_LOCALE, render
@@ -121,12 +122,17 @@ def insert_notifications(
         insert(User).on_conflict_do_nothing(index_elements=["id"]), [{"id": u} for u in user_ids]
     )
     expires_at = request.expires_at or _match_expiry(session, request)
-    locales = dict(session.execute(select(User.id, User.locale).where(User.id.in_(user_ids))).all())
+    locales = dict(
+        session.execute(select(User.id, User.device_locale).where(User.id.in_(user_ids))).all()
+    )
     texts = {}
     due = _is_due(request, now)
+    # `action`, the screen a tap opens, is stored with the data: the push, the in-app copy
+    # and GET /notifications/<id> all show it.
+    data = with_action(request.notification_type, request.data)
     rows = []
     for user_id in user_ids:
-        locale = locales.get(user_id, DEFAULT_LOCALE)
+        locale = locales.get(user_id) or DEFAULT_LOCALE
         if locale not in texts:
             texts[locale] = render(
                 request.notification_type, request.data, locale, request.title, request.body
@@ -139,7 +145,7 @@ def insert_notifications(
                 "notification_type": request.notification_type.value,
                 "title": clean_title(text.title),
                 "body": clean_body(text.body),
-                "data": request.data,
+                "data": data,
                 "priority": request.priority.value,
                 "status": (
                     NotificationStatus.PENDING if due else NotificationStatus.SCHEDULED

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, time
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -30,23 +33,33 @@ from core.catalog import MatchStatus, PresenceVisibility
 from models.base import Base, created_at, one_of, updated_at, uuid_pk
 
 USER_ID_LENGTH = 64
+ZONE_FORMAT = "^[A-Za-z0-9_+/-]{1,64}$"
+LOCALE_FORMAT = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         one_of("presence_visibility", PresenceVisibility),
-        CheckConstraint("timezone ~ '^[A-Za-z0-9_+/-]{1,64}$'", name="timezone_format"),
+        CheckConstraint(f"timezone ~ '{ZONE_FORMAT}'", name="timezone_format"),
+        CheckConstraint(f"device_timezone ~ '{ZONE_FORMAT}'", name="device_timezone_format"),
+        CheckConstraint(f"device_locale ~ '{LOCALE_FORMAT}'", name="device_locale_format"),
         CheckConstraint(
             "(quiet_hours_start IS NULL) = (quiet_hours_end IS NULL)", name="quiet_hours_pair"
         ),
     )
 
     id: Mapped[str] = mapped_column(String(USER_ID_LENGTH), primary_key=True)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
-    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
-    presence_visibility: Mapped[str] = mapped_column(
-        String(16), default=PresenceVisibility.EVERYONE, server_default=PresenceVisibility.EVERYONE
+    # The zone the user chose in the settings (wins over the device's); NULL: none chosen.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # The latest device report (register-token, socket handshake, HTTP heartbeat).
+    device_timezone: Mapped[str | None] = mapped_column(String(64))
+    device_locale: Mapped[str | None] = mapped_column(String(35))
+    device_reported_at: Mapped[datetime | None]
+    # NULL: the deployment's default (PRESENCE_VISIBILITY_DEFAULT).
+    presence_visibility: Mapped[str | None] = mapped_column(String(16))
+    show_previews: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
     )
     # NULL means "the deployment's default window" (QUIET_HOURS_DEFAULT_START/_END);
     # start == end means the user turned quiet hours off.
@@ -136,3 +149,75 @@ def upsert_match(
         constraint="uq_matches_pair", set_={**changes, "updated_at": func.now()}
     ).returning(Match)
     return session.execute(statement).scalar_one()
+
+
+# --- The device's time zone and locale -------------------------------------------------
+
+# A report that changes nothing is not written, except to move device_reported_at on at
+# most this often (it then says when the device was last heard from, to within this).
+DEVICE_REPORT_REFRESH = timedelta(hours=1)
+
+
+def record_device_report(
+    session: Session,
+    user_id: str,
+    *,
+    timezone: str | None,
+    locale: str | None,
+    reported_at: datetime,
+) -> bool:
+    """What a device said at `reported_at` (register-token, the socket handshake, the HTTP
+    heartbeat): its IANA zone and BCP 47 locale, each written only when given. In the
+    caller's unit of work (no commit); True when the row was written. The user's row must
+    exist (ensure_user).
+
+    The most recent report wins: one older than the stored report (a request that arrives
+    late) is ignored, and the same report twice writes once. users.timezone, the zone the
+    user chose in the settings, is never touched: it wins over the device's when read. The
+    heartbeat repeats the report: a report that changes nothing is a conditional UPDATE
+    that matches no row (no write), except once per DEVICE_REPORT_REFRESH.
+    """
+    changes: dict[str, str] = {}
+    if timezone is not None:
+        changes["device_timezone"] = timezone
+    if locale is not None:
+        changes["device_locale"] = locale
+    if not changes:
+        return False
+    last = User.device_reported_at
+    changed = or_(*(getattr(User, name).is_distinct_from(value) for name, value in changes.items()))
+    statement = (
+        update(User)
+        .where(
+            User.id == user_id,
+            or_(last.is_(None), last < reported_at),
+            or_(changed, last.is_(None), last < reported_at - DEVICE_REPORT_REFRESH),
+        )
+        .values(**changes, device_reported_at=reported_at)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount > 0  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class TimezoneSources:
+    """How many users have each source of the zone their rules run in."""
+
+    users: int
+    explicit: int  # chose one in the settings
+    device: int  # no choice; a device reported one
+    default: int  # never heard from: DEFAULT_TIMEZONE applies
+
+
+def timezone_sources(session: Session) -> TimezoneSources:
+    """One aggregate over users (for operators: how many run on DEFAULT_TIMEZONE)."""
+    no_choice = User.timezone.is_(None)
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(User.timezone),
+            func.count().filter(no_choice, User.device_timezone.is_not(None)),
+            func.count().filter(no_choice, User.device_timezone.is_(None)),
+        ).select_from(User)
+    ).one()
+    return TimezoneSources(*row)

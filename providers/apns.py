@@ -33,6 +33,7 @@ from core.catalog import Provider
 from core.config import Settings
 from providers import apns_transport
 from providers._loop import BackgroundLoop
+from providers.app_data import with_app_copy
 from providers.base import (
     Outcome,
     PushMessage,
@@ -133,25 +134,38 @@ def collapse_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def build_payload(message: PushMessage) -> dict[str, Any]:
-    """The APNs JSON: `aps` for the system, the message's data beside it as custom keys."""
+def build_payload(message: PushMessage, *, compact_copy: bool = False) -> dict[str, Any]:
+    """The APNs JSON: `aps` for the system; the message's data beside it as custom keys (what
+    a native app reads) and its copy under `body` (what expo-notifications reads:
+    providers/app_data.py), ids only when `compact_copy`.
+
+    `aps.interruption-level` is the type's (time-sensitive for a new match, active
+    otherwise); a push delivered quietly is passive and has no sound."""
     if "aps" in message.data:
         raise ValueError("the data key 'aps' is reserved by APNs")
     aps: dict[str, Any] = {"alert": {"title": message.title, "body": message.body}}
-    if message.sound:
+    if message.sound and not message.quiet:
         aps["sound"] = message.sound
     if message.badge is not None:
         aps["badge"] = message.badge
     if message.thread_id:
         aps["thread-id"] = message.thread_id
-    return {"aps": aps, **message.data}
+    if message.interruption_level:
+        aps["interruption-level"] = message.interruption_level
+    return {"aps": aps, **with_app_copy(message.data, compact=compact_copy)}
+
+
+def payload_bytes(payload: dict[str, Any]) -> int:
+    """The size of the payload exactly as aioapns will serialize it."""
+    return len(json.dumps(payload, ensure_ascii=False).encode())
 
 
 def build_request(message: PushMessage) -> NotificationRequest:
     """Raises ValueError when the message can never be sent as it is."""
     payload = build_payload(message)
-    # Measured exactly as aioapns will serialize it.
-    size = len(json.dumps(payload, ensure_ascii=False).encode())
+    if payload_bytes(payload) > MAX_PAYLOAD_BYTES:
+        payload = build_payload(message, compact_copy=True)
+    size = payload_bytes(payload)
     if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"PayloadTooLarge: {size} bytes > {MAX_PAYLOAD_BYTES}")
     request = NotificationRequest(
@@ -160,6 +174,7 @@ def build_request(message: PushMessage) -> NotificationRequest:
         # apns-expiration: absent means APNs stores and retries per its own policy, which
         # is what a match or a message wants; 0 would drop it for any offline device.
         time_to_live=seconds_until(message.expires_at) if message.expires_at else None,
+        # 10 for critical and high; 5 for the rest and for a push delivered quietly.
         priority=int(PRIORITY_HIGH if message.is_urgent else PRIORITY_NORMAL),
         collapse_key=collapse_id(message.collapse_key) if message.collapse_key else None,
         push_type=PushType.ALERT,

@@ -30,12 +30,16 @@ class PushMessage:
     thread_id: str | None = None  # APNs thread-id, Android notification tag
     expires_at: datetime | None = None  # aware; APNs apns-expiration, FCM ttl, Expo expiration
     badge: int | None = None
-    sound: str | None = "default"
+    sound: str | None = "default"  # None: silent
+    channel: str | None = None  # Android notification channel (FCM channel_id, Expo channelId)
+    interruption_level: str | None = None  # APNs aps.interruption-level
+    quiet: bool = False  # quiet hours: no sound or vibration, does not light the screen
 
     @property
     def is_urgent(self) -> bool:
-        """Critical and high wake the device now; normal and low may be delayed to save power."""
-        return self.priority in (Priority.CRITICAL, Priority.HIGH)
+        """Critical and high wake the device now; normal and low may be delayed to save power,
+        and so may a push delivered quietly (it must not light the screen)."""
+        return not self.quiet and self.priority in (Priority.CRITICAL, Priority.HIGH)
 
 
 class Outcome(StrEnum):

@@ -100,7 +100,11 @@ def _error_code(item: Any) -> str | None:
 
 
 def build_message(message: PushMessage) -> dict[str, Any]:
-    """Expo's message JSON. Raises ValueError for data that is not a JSON object."""
+    """Expo's message JSON. Raises ValueError for data that is not a JSON object.
+
+    `channelId` is the Android channel (the type's, or `quiet`); `interruptionLevel` the
+    iOS one. A push delivered quietly has no `sound` (Expo: omitted means silent on iOS;
+    Android follows the channel) and goes at normal priority."""
     if not isinstance(message.data, Mapping):
         raise ValueError("Expo data must be a JSON object")
     data = json.loads(json.dumps(dict(message.data)))  # TypeError/ValueError if not JSON
@@ -112,8 +116,12 @@ def build_message(message: PushMessage) -> dict[str, Any]:
         # "normal" maps to apns-priority 5 on iOS; Expo's "default" would mean 10 there.
         "priority": "high" if message.is_urgent else "normal",
     }
-    if message.sound:
+    if message.sound and not message.quiet:
         body["sound"] = message.sound
+    if message.channel:
+        body["channelId"] = message.channel
+    if message.interruption_level:
+        body["interruptionLevel"] = message.interruption_level
     if message.badge is not None:
         body["badge"] = message.badge
     if message.expires_at:

@@ -26,6 +26,7 @@ from google.oauth2 import service_account
 from core.catalog import Provider
 from core.config import Settings
 from providers._loop import BackgroundLoop
+from providers.app_data import with_app_copy
 from providers.base import (
     Outcome,
     PushMessage,
@@ -171,22 +172,51 @@ def data_as_strings(data: Mapping[str, Any]) -> dict[str, str]:
     return converted
 
 
+def message_data(message: PushMessage, *, compact_copy: bool = False) -> dict[str, str]:
+    """The FCM `data`: the message's data keys as strings (what a native app reads) and its
+    copy as one JSON string under `body` (what expo-notifications reads:
+    providers/app_data.py), ids only when `compact_copy`."""
+    return data_as_strings(with_app_copy(message.data, compact=compact_copy))
+
+
 def android_config(message: PushMessage) -> dict[str, Any]:
+    """`android`: the delivery priority, collapse key and ttl; the notification's channel
+    (the type's, or the low-importance `quiet` one), tag and sound. A push delivered quietly
+    goes at normal priority with no sound, vibration or light on the devices that still
+    read them from the message (Android 7.1 and older: 8 and newer follow the channel)."""
     config: dict[str, Any] = {"priority": "high" if message.is_urgent else "normal"}
     if message.collapse_key:
         config["collapse_key"] = message.collapse_key
     if message.expires_at:
         config["ttl"] = f"{seconds_until(message.expires_at)}s"
     notification: dict[str, Any] = {}
+    if message.channel:
+        notification["channel_id"] = message.channel
     if message.thread_id:
         notification["tag"] = message.thread_id  # a newer one replaces the shown one
-    if message.sound:
+    if message.quiet:
+        notification["default_sound"] = False
+        notification["default_vibrate_timings"] = False
+        notification["default_light_settings"] = False
+        notification["notification_priority"] = "PRIORITY_LOW"
+    elif message.sound:
         notification["sound"] = message.sound
     if message.badge is not None:
         notification["notification_count"] = message.badge
     if notification:
         config["notification"] = notification
     return config
+
+
+def _render(client: SingleAttemptFCM, message: PushMessage, *, compact_copy: bool = False) -> bytes:
+    """The HTTP v1 request body, built by pyfcm."""
+    return client.parse_payload(
+        fcm_token=message.token,
+        notification_title=message.title,
+        notification_body=message.body,
+        data_payload=message_data(message, compact_copy=compact_copy),
+        android_config=android_config(message),
+    )
 
 
 @dataclass
@@ -300,13 +330,9 @@ class FCMProvider:
         payloads: dict[int, bytes] = {}
         for index, message in enumerate(messages):
             try:
-                payload = running.client.parse_payload(
-                    fcm_token=message.token,
-                    notification_title=message.title,
-                    notification_body=message.body,
-                    data_payload=data_as_strings(message.data),
-                    android_config=android_config(message),
-                )
+                payload = _render(running.client, message)
+                if len(payload) > MAX_MESSAGE_BYTES:
+                    payload = _render(running.client, message, compact_copy=True)
             except (ValueError, TypeError) as exc:
                 error = "ReservedDataKey" if "ReservedDataKey" in str(exc) else "BadData"
                 results[index] = PushResult(message.ref, Outcome.PAYLOAD_ERROR, error=error)

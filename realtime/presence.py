@@ -69,7 +69,8 @@ def visibilities(ctx: Runtime, user_ids: Sequence[str]) -> dict[str, str]:
     if missing:
         with db.session_scope() as session:
             loaded = presence_visibilities(session, missing)
-        fresh = {u: loaded.get(u, PresenceVisibility.EVERYONE.value) for u in missing}
+        default = ctx.settings.realtime.presence_visibility_default
+        fresh = {u: loaded.get(u) or default for u in missing}
         ctx.presence.cache_visibilities(fresh)
         found.update(fresh)
     return found
@@ -86,9 +87,7 @@ def partners(ctx: Runtime, user_id: str, now: float) -> set[str]:
     return found
 
 
-def _audience(
-    ctx: Runtime, user_id: str, watcher_ids: set[str], now: float
-) -> dict[str, bool]:
+def _audience(ctx: Runtime, user_id: str, watcher_ids: set[str], now: float) -> dict[str, bool]:
     """watcher id -> whether they may see `user_id`."""
     others = watcher_ids - {user_id}
     if not others:
@@ -166,10 +165,29 @@ def views_for(
     return views
 
 
+class TooManyStrangers(Exception):
+    """presence_subscribe past PRESENCE_STRANGER_SUBSCRIPTIONS_PER_HOUR users outside the
+    caller's matches: whoever knows user ids must not be able to watch them all."""
+
+    def __init__(self, limit: int, retry_after_seconds: int):
+        super().__init__(limit)
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
+
+
 def subscribe(
     ctx: Runtime, sid: str, viewer_id: str, user_ids: Sequence[str], now: float
 ) -> list[dict[str, Any]]:
+    """Watch `user_ids` from this connection and return what the viewer may see of each;
+    raises TooManyStrangers (watching nothing) past the hourly limit outside its matches."""
     ids = list(dict.fromkeys(user_ids))
+    matched = partners(ctx, viewer_id, now)
+    strangers = sum(1 for u in ids if u != viewer_id and u not in matched)
+    if strangers:
+        limit = ctx.settings.realtime.stranger_subscriptions_per_hour
+        if ctx.presence.count_stranger_subscriptions(viewer_id, strangers, now) > limit:
+            ctx.presence.count_stranger_subscriptions(viewer_id, -strangers, now)
+            raise TooManyStrangers(limit, 3600 - int(now) % 3600)
     ctx.presence.watch(sid, viewer_id, ids)
     return views_for(ctx, viewer_id, ids, now)
 
@@ -207,9 +225,7 @@ def connection_closed(
     publish_presence(ctx, user_id, now)
 
 
-def choose_status(
-    ctx: Runtime, user_id: str, status: PresenceState, now: float
-) -> Presence:
+def choose_status(ctx: Runtime, user_id: str, status: PresenceState, now: float) -> Presence:
     ctx.presence.choose_status(user_id, status)
     return publish_presence(ctx, user_id, now)
 

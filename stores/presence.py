@@ -193,6 +193,16 @@ class PresenceStore:
 
     # --- watchers -------------------------------------------------------------------
 
+    def count_stranger_subscriptions(self, viewer_id: str, count: int, now: float) -> int:
+        """Add `count` to the viewer's subscriptions outside its matches this clock hour;
+        returns the new total (the caller takes them back with a negative count)."""
+        key = keys.rt_stranger_subscriptions(self.prefix, viewer_id, int(now // 3600))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incrby(key, count)
+        pipe.expire(key, 3600, nx=True)
+        total, _ = pipe.execute()
+        return int(total)
+
     def watch(self, sid: str, watcher_id: str, user_ids: Sequence[str]) -> None:
         p = self.prefix
         pipe = self.redis.pipeline(transaction=False)

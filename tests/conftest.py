@@ -124,6 +124,19 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
+def make_app_client(app: Flask, env: dict[str, str]) -> Callable[..., FlaskClient]:
+    """make_app_client(DEFAULT_TIMEZONE="Europe/Berlin"): a client of an app whose settings
+    differ from the suite's by these variables (same database and Redis db)."""
+
+    def make(**overrides: str) -> FlaskClient:
+        other = create_app(load_settings({**env, **overrides}))
+        other.config["TESTING"] = True
+        return other.test_client()
+
+    return make
+
+
+@pytest.fixture
 def db_session(app: Flask) -> Iterator[Session]:
     session = database.session()
     yield session

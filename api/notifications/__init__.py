@@ -1,6 +1,7 @@
 """The notifications API: device tokens and per-type settings with quiet hours."""
 
-from api.notifications import send, settings, tokens  # noqa: F401  (routes register on import)
+# The route modules register their routes on import.
+from api.notifications import send, settings, timezones, tokens  # noqa: F401
 from api.notifications.blueprint import blp
 
 __all__ = ["blp"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.catalog import Platform, PresenceVisibility, Provider, values
-from intake.fields import StrictBoolean, TimeOfDay, TimeZoneName
+from core.catalog import Platform, PresenceVisibility, Provider, QuietBehavior, values
+from core.preferences import TimezoneSource
+from intake.fields import Locale, StrictBoolean, TimeOfDay, TimeZoneName
 
 
 class RegisterTokenSchema(Schema):
@@ -20,6 +21,19 @@ class RegisterTokenSchema(Schema):
     )
     device_id = fields.String(validate=validate.Length(min=1, max=128))
     app_version = fields.String(validate=validate.Length(min=1, max=32))
+    timezone = TimeZoneName(
+        metadata={
+            "example": "America/New_York",
+            "description": "The device's IANA time zone: quiet hours and the daily cap follow "
+            "it unless the user chose a zone in the settings.",
+        }
+    )
+    locale = Locale(
+        metadata={
+            "example": "es-MX",
+            "description": "The device's BCP 47 language tag: it chooses the push templates.",
+        }
+    )
 
 
 class UnregisterTokenSchema(Schema):
@@ -37,11 +51,22 @@ class TokenResultSchema(Schema):
     token_id = fields.UUID(required=True)
 
 
+QUIET_HOURS_BEHAVIOR = (
+    "During quiet hours: defer (hold the push until they end) or quiet (send it now "
+    "without sound, vibration or lighting the screen)."
+)
+
+
 class TypeSettingSchema(Schema):
     notification_type = fields.String(required=True)
     is_enabled = StrictBoolean(required=True)
     push_enabled = StrictBoolean(required=True)
     email_enabled = StrictBoolean(required=True)
+    quiet_hours_behavior = fields.String(
+        required=True,
+        validate=validate.OneOf(values(QuietBehavior)),
+        metadata={"description": QUIET_HOURS_BEHAVIOR},
+    )
 
 
 class TypeSettingChangeSchema(Schema):
@@ -49,26 +74,64 @@ class TypeSettingChangeSchema(Schema):
     is_enabled = StrictBoolean()
     push_enabled = StrictBoolean()
     email_enabled = StrictBoolean()
+    quiet_hours_behavior = fields.String(
+        validate=validate.OneOf(values(QuietBehavior)),
+        metadata={"description": QUIET_HOURS_BEHAVIOR},
+    )
 
 
 class QuietHoursSchema(Schema):
     start = TimeOfDay(required=True, metadata={"example": "22:00"})
     end = TimeOfDay(required=True, metadata={"example": "08:00"})
     timezone = TimeZoneName(required=True, metadata={"example": "America/New_York"})
+    timezone_source = fields.String(
+        required=True,
+        validate=validate.OneOf(values(TimezoneSource)),
+        metadata={
+            "description": "explicit (chosen here), device (the latest device report) or "
+            "default (never heard from: the deployment's DEFAULT_TIMEZONE)."
+        },
+    )
 
 
 class QuietHoursChangeSchema(Schema):
     start = TimeOfDay(metadata={"example": "22:00"})
     end = TimeOfDay(metadata={"example": "08:00"})
-    timezone = TimeZoneName(metadata={"example": "America/New_York"})
+    timezone = TimeZoneName(
+        allow_none=True,
+        metadata={
+            "example": "America/New_York",
+            "description": "A zone to keep whatever the device says; null follows the device.",
+        },
+    )
+
+
+PRESENCE_VISIBILITY = "Who sees your presence: everyone, matches (the default) or nobody."
+SHOW_PREVIEWS = (
+    'Whether message and match pushes show names and text; false: only "New message" / "New match".'
+)
 
 
 class PrivacySchema(Schema):
     presence_visibility = fields.String(
         required=True,
         validate=validate.OneOf(values(PresenceVisibility)),
-        metadata={"description": "Who sees your presence: everyone, matches or nobody."},
+        metadata={"description": PRESENCE_VISIBILITY},
     )
+    show_previews = StrictBoolean(required=True, metadata={"description": SHOW_PREVIEWS})
+
+
+class PrivacyChangeSchema(Schema):
+    presence_visibility = fields.String(
+        validate=validate.OneOf(values(PresenceVisibility)),
+        metadata={"description": PRESENCE_VISIBILITY},
+    )
+    show_previews = StrictBoolean(metadata={"description": SHOW_PREVIEWS})
+
+    @validates_schema
+    def something_to_change(self, data: dict, **_: object) -> None:
+        if not data:
+            raise ValidationError("Give presence_visibility, show_previews, or both.")
 
 
 class SettingsSchema(Schema):
@@ -82,7 +145,7 @@ class SettingsChangeSchema(Schema):
         fields.Nested(TypeSettingChangeSchema), validate=validate.Length(max=100)
     )
     quiet_hours = fields.Nested(QuietHoursChangeSchema)
-    privacy = fields.Nested(PrivacySchema)
+    privacy = fields.Nested(PrivacyChangeSchema)
 
     @validates_schema
     def something_to_change(self, data: dict, **_: object) -> None:

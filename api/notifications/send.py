@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from api.auth import authenticated, current_principal
+from api.auth import ANY_ROLE, authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.extensions import request_session
@@ -63,7 +63,7 @@ def send_notification(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/<uuid:notification_id>", methods=["GET"])
-@authenticated()
+@authenticated(*ANY_ROLE)
 @blp.response(200, envelope(NotificationDetailSchema))
 @blp.doc(security=SECURITY)
 def get_notification(notification_id: uuid.UUID) -> dict[str, Any]:

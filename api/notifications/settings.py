@@ -13,8 +13,13 @@ from api.notifications.schemas import SettingsChangeSchema, SettingsSchema
 from api.realtime.visibility import change_presence_visibility
 from core.catalog import NotificationType, PresenceVisibility, values
 from core.preferences import FLAGS
-from models.settings import UserSettings, read_settings, update_settings
-from models.users import presence_visibilities
+from models.settings import (
+    SETTING_COLUMNS,
+    Defaults,
+    UserSettings,
+    read_settings,
+    update_settings,
+)
 from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
@@ -31,27 +36,40 @@ def _settings_limit() -> str:
 
 def _as_response(user_settings: UserSettings) -> dict[str, Any]:
     quiet = user_settings.quiet_hours
-    visibility = presence_visibilities(request_session(), [current_principal().user_id])
     return {
         "settings": [
-            {"notification_type": p.notification_type.value, **{f: getattr(p, f) for f in FLAGS}}
+            {
+                "notification_type": p.notification_type.value,
+                **{f: getattr(p, f) for f in FLAGS},
+                "quiet_hours_behavior": p.quiet_hours_behavior.value,
+            }
             for p in user_settings.preferences
         ],
-        "quiet_hours": {"start": quiet.start, "end": quiet.end, "timezone": quiet.timezone},
+        "quiet_hours": {
+            "start": quiet.start,
+            "end": quiet.end,
+            "timezone": quiet.timezone,
+            "timezone_source": user_settings.timezone_source.value,
+        },
         "privacy": {
-            "presence_visibility": next(iter(visibility.values()), PresenceVisibility.EVERYONE)
+            "presence_visibility": user_settings.presence_visibility,
+            "show_previews": user_settings.show_previews,
         },
     }
 
 
-def _current_settings() -> UserSettings:
+def _defaults() -> Defaults:
     config = current_runtime().settings
-    return read_settings(
-        request_session(),
-        current_principal().user_id,
-        config.rules.quiet_hours_default_start,
-        config.rules.quiet_hours_default_end,
+    return Defaults(
+        quiet_hours_start=config.rules.quiet_hours_default_start,
+        quiet_hours_end=config.rules.quiet_hours_default_end,
+        timezone=config.rules.default_timezone,
+        presence_visibility=config.realtime.presence_visibility_default,
     )
+
+
+def _current_settings() -> UserSettings:
+    return read_settings(request_session(), current_principal().user_id, _defaults())
 
 
 @blp.route("/settings", methods=["GET"])
@@ -60,7 +78,8 @@ def _current_settings() -> UserSettings:
 @blp.response(200, envelope(SettingsSchema))
 @blp.doc(security=SECURITY)
 def get_settings() -> dict[str, Any]:
-    """Every notification type with defaults filled in, and the quiet hours."""
+    """Every notification type with defaults filled in, the quiet hours in the zone that
+    applies (and where it comes from), and privacy."""
     return ok(_as_response(_current_settings()))
 
 
@@ -71,8 +90,9 @@ def get_settings() -> dict[str, Any]:
 @blp.response(200, envelope(SettingsSchema))
 @blp.doc(security=SECURITY)
 def put_settings(args: dict[str, Any]) -> dict[str, Any]:
-    """Change some flags and/or the quiet hours; what is not given stays as it is."""
-    changes: dict[NotificationType, dict[str, bool]] = {}
+    """Change some types' flags and quiet-hours behaviour, the quiet hours (a null timezone
+    follows the device again) and privacy; what is not given stays as it is."""
+    changes: dict[NotificationType, dict[str, bool | str]] = {}
     for item in args.get("settings") or []:
         name = item["notification_type"]
         if name not in values(NotificationType):
@@ -80,20 +100,20 @@ def put_settings(args: dict[str, Any]) -> dict[str, Any]:
                 f"Unknown notification type {name!r}.",
                 details={"notification_type": name, "known": values(NotificationType)},
             )
-        changes[NotificationType(name)] = {f: item[f] for f in FLAGS if f in item}
-    config = current_runtime().settings
+        changes[NotificationType(name)] = {c: item[c] for c in SETTING_COLUMNS if c in item}
+    privacy = args.get("privacy") or {}
     update_settings(
         request_session(),
         current_principal().user_id,
         preference_changes=changes,
         quiet_hours_changes=args.get("quiet_hours") or {},
-        default_start=config.rules.quiet_hours_default_start,
-        default_end=config.rules.quiet_hours_default_end,
+        show_previews=privacy.get("show_previews"),
+        defaults=_defaults(),
     )
-    if args.get("privacy"):
+    if "presence_visibility" in privacy:
         change_presence_visibility(
             request_session(),
             current_principal().user_id,
-            PresenceVisibility(args["privacy"]["presence_visibility"]),
+            PresenceVisibility(privacy["presence_visibility"]),
         )
     return ok(_as_response(_current_settings()))

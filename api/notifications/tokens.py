@@ -19,6 +19,7 @@ from api.notifications.schemas import (
 from core.catalog import Platform, Provider, Role
 from core.device_tokens import TokenCipher, TokenFormatError, infer_provider, validate_token
 from models.tokens import find_own_token, list_tokens, register_token, unregister_token
+from models.users import record_device_report
 from runtime import current_runtime
 
 SECURITY = [{"bearerAuth": []}]
@@ -40,7 +41,9 @@ def _register_limit() -> str:
 @blp.alt_response(200, schema=envelope(TokenResultSchema), description="Already registered.")
 @blp.doc(security=SECURITY)
 def register_device_token(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """Register the caller's device push token (idempotent)."""
+    """Register the caller's device push token (idempotent), and the device's time zone and
+    locale when given (the most recent device report wins; a zone chosen in the settings
+    wins over it)."""
     platform = Platform(args["platform"])
     try:
         provider = (
@@ -51,16 +54,24 @@ def register_device_token(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
         raise ValidationFailed(
             f"Invalid token: {exc}.", details={"fields": {"token": [str(exc)]}}
         ) from None
+    session = request_session()
+    user_id = current_principal().user_id
+    now = datetime.now(UTC)
+    # The device's zone and locale, if it sent them: in the same transaction, which
+    # register_token commits.
+    record_device_report(
+        session, user_id, timezone=args.get("timezone"), locale=args.get("locale"), reported_at=now
+    )
     registration = register_token(
-        request_session(),
+        session,
         _cipher(),
-        user_id=current_principal().user_id,
+        user_id=user_id,
         token=token,
         platform=platform,
         provider=provider,
         device_id=args.get("device_id"),
         app_version=args.get("app_version"),
-        now=datetime.now(UTC),
+        now=now,
     )
     message = (
         "Device token registered successfully"

@@ -4,6 +4,7 @@ background, present; at most one per HEARTBEAT_INTERVAL per connection or device
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
@@ -11,10 +12,11 @@ from flask import request
 from api.auth import authenticated, current_principal
 from api.envelope import envelope, ok
 from api.errors import NotFound
-from api.extensions import limiter, rate_limit_key
+from api.extensions import limiter, rate_limit_key, request_session
 from api.realtime.blueprint import blp
 from api.realtime.schemas import HeartbeatResultSchema, HeartbeatSchema
 from core.timefmt import iso_from_timestamp
+from models.users import record_device_report
 from realtime.presence import presence_payload, publish_presence
 from runtime import current_runtime
 
@@ -53,7 +55,8 @@ def _heartbeat_key() -> str:
 def heartbeat(args: dict[str, Any]) -> dict[str, Any]:
     """Refresh the caller's connection (connection_id) or device (device_id); answers with
     the caller's presence. 429 with Retry-After when it comes too soon (Flask-Limiter,
-    keyed by user and connection or device)."""
+    keyed by user and connection or device). The device's time zone and locale, when given,
+    are recorded (the most recent device report wins)."""
     ctx = current_runtime()
     user_id = current_principal().user_id
     connection_id = args.get("connection_id")
@@ -69,6 +72,17 @@ def heartbeat(args: dict[str, Any]) -> dict[str, Any]:
     else:
         ctx.presence.note_device_seen(user_id, device_id or DEFAULT_DEVICE, now)
     ctx.connections.note_heartbeat(user_id, now)
+    if args.get("timezone") or args.get("locale"):
+        # Written only when it changes what is stored (the app may send it every time).
+        session = request_session()
+        record_device_report(
+            session,
+            user_id,
+            timezone=args.get("timezone"),
+            locale=args.get("locale"),
+            reported_at=datetime.fromtimestamp(now, UTC),
+        )
+        session.commit()
     presence = publish_presence(ctx, user_id, now)
     return ok(
         {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from core.catalog import PresenceState, values
-from intake.fields import StrictBoolean
+from intake.fields import Locale, StrictBoolean, TimeZoneName
 
 
 class FeaturesSchema(Schema):
@@ -33,6 +33,16 @@ class HeartbeatSchema(Schema):
     )
     device_id = fields.String(validate=validate.Length(min=1, max=128))
     low_battery = StrictBoolean()
+    timezone = TimeZoneName(
+        metadata={
+            "example": "America/New_York",
+            "description": "The device's IANA time zone, when the app knows it (written only "
+            "when it changes).",
+        }
+    )
+    locale = Locale(
+        metadata={"example": "es-MX", "description": "The device's BCP 47 language tag."}
+    )
 
 
 class PresenceSchema(Schema):

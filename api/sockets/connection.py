@@ -1,5 +1,6 @@
 """Connect and disconnect: the JWT handshake (auth payload {token} or an Authorization
-header), the room `user:<id>`, and the connection's record in Redis.
+header), the room `user:<id>`, the connection's record in Redis, and the device's time
+zone and locale when the auth payload carries them.
 
 A refused handshake joins nothing and records nothing; its connect_error message names
 the reason. The token itself never reaches a log line.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
@@ -23,7 +25,7 @@ from api.sockets.schemas import HandshakeSchema
 from core.catalog import Role, user_room
 from core.socket_limits import full_bucket
 from models.db import db
-from models.users import ensure_user
+from models.users import ensure_user, record_device_report
 from realtime.presence import connection_closed, connection_opened
 from runtime import current_runtime
 from stores.connections import ConnectionRecord
@@ -61,14 +63,26 @@ def on_connect(auth: Any = None) -> bool:
     try:
         device = HandshakeSchema().load(auth if isinstance(auth, dict) else {})
     except ValidationError as exc:
-        refuse("invalid_handshake", "Invalid device fields in auth.", {"fields": exc.messages})
+        named = ", ".join(sorted(exc.messages)) if isinstance(exc.messages, dict) else "auth"
+        refuse(
+            "invalid_handshake",
+            f"Invalid device fields in auth: {named}.",
+            {"fields": exc.messages},
+        )
     ctx = current_runtime()
     sid = request.sid  # type: ignore[attr-defined]
     user_id = principal.user_id
+    now = time.time()
     if principal.role is not Role.SERVICE:
         with db.session_scope() as session:
             ensure_user(session, user_id)
-    now = time.time()
+            record_device_report(
+                session,
+                user_id,
+                timezone=device.get("timezone"),
+                locale=device.get("locale"),
+                reported_at=datetime.fromtimestamp(now, UTC),
+            )
     record = ConnectionRecord(
         sid=sid,
         user_id=user_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from api.sockets.guard import client_event
+from api.sockets.guard import client_event, send_error
 from api.sockets.local import LocalConnection
 from api.sockets.schemas import (
     ActivitySchema,
@@ -17,11 +17,12 @@ from api.sockets.schemas import (
     PresenceSubscribeSchema,
     PresenceUpdateSchema,
 )
-from core.catalog import ClientEvent, PresenceState, ServerEvent
+from core.catalog import ClientEvent, PresenceState, ServerEvent, SocketErrorCode
 from core.timefmt import iso_from_timestamp
 from models.activity import UserActivity
 from models.db import db
 from realtime.presence import (
+    TooManyStrangers,
     announce_activity,
     choose_status,
     presence_payload,
@@ -58,7 +59,16 @@ def presence_update(
 def presence_subscribe(
     ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    views = subscribe(ctx, sid, conn.user_id, data["user_ids"], time.time())
+    try:
+        views = subscribe(ctx, sid, conn.user_id, data["user_ids"], time.time())
+    except TooManyStrangers as exc:
+        return send_error(
+            sid,
+            SocketErrorCode.RATE_LIMITED,
+            f"At most {exc.limit} users outside your matches an hour.",
+            ClientEvent.PRESENCE_SUBSCRIBE.value,
+            {"retry_after_ms": exc.retry_after_seconds * 1000, "limit": exc.limit},
+        )
     ctx.emit(ServerEvent.PRESENCE_BULK_UPDATE, {"users": views, "coalesced": False}, to=sid)
     return {"ok": True, "count": len(views)}
 
@@ -72,9 +82,7 @@ def presence_unsubscribe(
 
 
 @client_event(ClientEvent.ACTIVITY, ActivitySchema)
-def activity(
-    ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]
-) -> dict[str, Any]:
+def activity(ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]) -> dict[str, Any]:
     now = time.time()
     with db.session_scope() as session:
         session.add(

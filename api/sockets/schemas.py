@@ -9,7 +9,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from core.catalog import ActivityType, Platform, values
 from core.presence import CHOOSABLE
-from intake.fields import StrictBoolean, UserId
+from intake.fields import Locale, StrictBoolean, TimeZoneName, UserId
 
 MAX_SUBSCRIBE = 500
 
@@ -24,6 +24,8 @@ class HandshakeSchema(Schema):
     platform = fields.String(validate=validate.OneOf(values(Platform)))
     app_version = fields.String(validate=validate.Length(min=1, max=32))
     low_battery = StrictBoolean()
+    timezone = TimeZoneName()  # the device's IANA zone
+    locale = Locale()  # the device's BCP 47 language tag
 
 
 class PresenceUpdateSchema(Schema):

@@ -21,8 +21,10 @@ from typing import Any
 
 from core import keys
 from core.batching import SUMMARY_REASON, is_summary
-from core.catalog import DeliveryStatus, NotificationStatus, Priority, Provider
+from core.catalog import DeliveryStatus, NotificationStatus, NotificationType, Priority, Provider
 from core.delivery_outcome import AttemptCounts, Decision, decide
+from core.presentation import presentation, with_action
+from core.previews import Content, content
 from core.retry import RetryPolicy, retry_policy
 from core.templates import Text
 from core.timefmt import iso
@@ -33,6 +35,7 @@ from models.outbox import (
     Claimed,
     DeliveryRecord,
     Settlement,
+    UserFacts,
     active_tokens,
     claim,
     devices_already_reached,
@@ -105,7 +108,8 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         if not claimed:
             return {"claimed": 0, "expired": expired}
         users = sorted({row.user_id for row in claimed})
-        facts = user_facts(session, users) if runtime.settings.rules.enabled else {}
+        # Read whether or not the rules apply: a user's privacy (show_previews) always does.
+        facts = user_facts(session, users)
         tokens = active_tokens(session, users)
         # Only a row claimed before can have reached a device: attempts counts claims, and
         # only a claim that sent nothing (a deferral, a hold) gives its attempt back.
@@ -118,7 +122,7 @@ def _deliver(runtime: Runtime, ids: list[uuid.UUID]) -> dict[str, int]:
         send_in_app_copies(runtime, _shown_in_app_now(claimed, gate))
     else:
         gate = GateOutcome(to_send=list(claimed))
-    attempts, already_sent = _plan(runtime, gate, tokens, reached)
+    attempts, already_sent = _plan(runtime, gate, tokens, reached, facts)
     planned = time.monotonic()
     results = _send(runtime, attempts)
     sent = time.monotonic()
@@ -148,6 +152,7 @@ def _plan(
     gate: GateOutcome,
     tokens: Sequence[ActiveToken],
     reached: set[tuple[uuid.UUID, uuid.UUID]],
+    facts: dict[str, UserFacts],
 ) -> tuple[list[Attempt], dict[uuid.UUID, int]]:
     by_user: dict[str, list[ActiveToken]] = defaultdict(list)
     for token in tokens:
@@ -155,6 +160,7 @@ def _plan(
     attempts: list[Attempt] = []
     already_sent: dict[uuid.UUID, int] = defaultdict(int)
     for notification in gate.to_send:
+        said: Content | None = None  # the same on each of the user's devices
         for token in by_user.get(notification.user_id, []):
             if notification.platforms is not None and token.platform not in notification.platforms:
                 continue
@@ -166,41 +172,68 @@ def _plan(
             except ValueError:
                 log.error("event=token_undecryptable token_id=%s", token.id)
                 continue
+            if said is None:
+                said = _content(
+                    notification, gate.texts.get(notification.id), facts.get(notification.user_id)
+                )
             message = _message(
                 token.id,
                 notification,
                 device_token,
-                gate.texts.get(notification.id),
+                said,
                 gate.batch_keys.get(notification.id),
+                quiet=notification.id in gate.quietly,
             )
             attempts.append(Attempt(notification.id, token, message))
     return attempts, already_sent
+
+
+def _content(notification: Claimed, text: Text | None, user: UserFacts | None) -> Content:
+    """What the push says and carries: a summary's text or the row's; the data with the
+    notification's id, type and the screen a tap opens (`action`, for rows accepted before
+    it was stored); all of it as the user's privacy allows (core/previews.py)."""
+    notification_type = NotificationType(notification.notification_type)
+    data: dict[str, Any] = {
+        **with_action(notification_type, notification.data),
+        "notification_id": str(notification.id),
+        "type": notification.notification_type,
+    }
+    return content(
+        notification_type,
+        text.title if text else notification.title,
+        text.body if text else notification.body,
+        data,
+        show_previews=user.show_previews if user is not None else True,
+        locale=user.locale if user is not None else None,
+    )
 
 
 def _message(
     token_id: uuid.UUID,
     notification: Claimed,
     device_token: str,
-    text: Text | None,
+    said: Content,
     collapse_key: str | None,
+    *,
+    quiet: bool,
 ) -> PushMessage:
-    data: dict[str, Any] = {
-        **notification.data,
-        "notification_id": str(notification.id),
-        "type": notification.notification_type,
-    }
+    shown = presentation(NotificationType(notification.notification_type), quiet=quiet)
     return PushMessage(
         # One attempt per notification and device in a job; the row's id comes from the
         # database when the attempt is recorded.
         ref=f"{notification.id}:{token_id}",
         token=device_token,
-        title=text.title if text else notification.title,
-        body=text.body if text else notification.body,
-        data=data,
+        title=said.title,
+        body=said.body,
+        data=said.data,
         priority=Priority(notification.priority),
         collapse_key=collapse_key or notification.batch_key,
         thread_id=notification.data.get("conversation_id"),
         expires_at=notification.expires_at,
+        sound=shown.sound,
+        channel=shown.channel.value,
+        interruption_level=shown.interruption_level.value,
+        quiet=shown.quiet,
     )
 
 

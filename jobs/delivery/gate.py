@@ -27,6 +27,7 @@ from stores.caps import Caps
 @dataclass
 class GateOutcome:
     to_send: list[Claimed] = field(default_factory=list)
+    quietly: set[uuid.UUID] = field(default_factory=set)  # sent without sound: quiet hours
     texts: dict[uuid.UUID, Text] = field(default_factory=dict)  # summaries' text
     batch_keys: dict[uuid.UUID, str] = field(default_factory=dict)  # collapse ids
     settled: list[Settlement] = field(default_factory=list)  # suppressed or deferred
@@ -41,7 +42,7 @@ def preference_for(notification_type: NotificationType, user: UserFacts) -> Type
 
 
 def _unknown_user() -> UserFacts:
-    return UserFacts("UTC", DEFAULT_LOCALE, None, None, {})
+    return UserFacts(None, None, None, None, {})
 
 
 @dataclass
@@ -99,7 +100,7 @@ def apply_rules(
         p
         for p in pending
         if p.undecided
-        and counts_against_caps(p.priority)
+        and counts_against_caps(NotificationType(p.notification.notification_type), p.priority)
         and p.notification.id not in delivered_before
     ]
     requests = [
@@ -141,7 +142,8 @@ def _check(
     user = facts.get(notification.user_id) or _unknown_user()
     notification_type = NotificationType(notification.notification_type)
     priority = Priority(notification.priority)
-    pending = _Pending(notification, priority, user.timezone)
+    timezone = user.timezone or settings.rules.default_timezone
+    pending = _Pending(notification, priority, timezone)
     verdict = before_send(
         user_id=notification.user_id,
         notification_type=notification_type,
@@ -150,7 +152,7 @@ def _check(
         quiet=effective_quiet_hours(
             user.quiet_hours_start,
             user.quiet_hours_end,
-            user.timezone,
+            timezone,
             settings.rules.quiet_hours_default_start,
             settings.rules.quiet_hours_default_end,
         ),
@@ -164,12 +166,15 @@ def _check(
     if verdict.action is Action.DEFER:
         pending.settlement = _deferred(notification, verdict.reason, verdict.until, now)
         return pending
+    if verdict.action is Action.SEND_QUIETLY:
+        outcome.quietly.add(notification.id)
     key = batch_key(notification.user_id, notification_type, priority, notification.data)
     if key is not None:
         outcome.batch_keys[notification.id] = key
         if is_summary(notification.data):
             count = int(notification.data.get(COUNT_FIELD, 1))
-            summary = render_summary(notification_type, notification.data, count, user.locale)
+            locale = user.locale or DEFAULT_LOCALE
+            summary = render_summary(notification_type, notification.data, count, locale)
             if count > 1 and summary is not None:
                 outcome.texts[notification.id] = summary
         elif notification.attempts == 1:

@@ -286,6 +286,8 @@ def test_only_admin_and_service_may_send(pipeline):
         ({"target": {"user_ids": ["a"]}, "expires_at": "2020-01-01T00:00:00+00:00"}, "expires_at"),
         ({"target": {"user_ids": ["a"]}, "scheduled_for": "2030-01-01T00:00:00"}, "scheduled_for"),
         ({"target": {"user_ids": ["a"]}, "data": {"x": "y" * 4000}}, "data"),
+        ({"target": {"user_ids": ["a"]}, "data": {"body": "where expo apps read data"}}, "data"),
+        ({"target": {"user_ids": ["a"]}, "data": {"aps": "the APNs dictionary"}}, "data"),
         ({"target": {"user_ids": ["a"], "platforms": ["pager"]}}, "target"),
     ],
 )

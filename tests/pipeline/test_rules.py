@@ -119,7 +119,7 @@ def test_a_push_inside_quiet_hours_is_deferred_to_the_window_end_then_sent(
     pipeline.register("alice", APNS_DEVICE, "ios")
     window_end = quiet_window_around_now(pipeline, "alice", "Asia/Kathmandu")
 
-    response = pipeline.send(target={"user_ids": ["alice"]})
+    response = pipeline.send(target={"user_ids": ["alice"]}, notification_type="like_received")
     pipeline.work()
     deferred = detail(pipeline, response)
     put_settings(pipeline, "alice", {"quiet_hours": {"start": "00:00", "end": "00:00"}})
@@ -133,6 +133,36 @@ def test_a_push_inside_quiet_hours_is_deferred_to_the_window_end_then_sent(
     assert deferred["attempts"] == 0  # a deferral is not a delivery attempt
     assert detail(pipeline, response)["status"] == "sent"
     assert len(apns_standin.received) == 1
+
+
+def test_a_message_inside_quiet_hours_goes_now_quietly_unless_the_user_chose_defer(
+    pipeline, apns_standin
+):
+    pipeline.register("alice", APNS_DEVICE, "ios")
+    quiet_window_around_now(pipeline, "alice")
+
+    quiet = pipeline.send(target={"user_ids": ["alice"]}, notification_type="new_message")
+    pipeline.work()
+    put_settings(
+        pipeline,
+        "alice",
+        {"settings": [{"notification_type": "new_message", "quiet_hours_behavior": "defer"}]},
+    )
+    held = pipeline.send(
+        target={"user_ids": ["alice"]},
+        notification_type="new_message",
+        data={"conversation_id": "another"},
+    )
+    pipeline.work()
+
+    assert detail(pipeline, quiet)["status"] == "sent"
+    [push] = apns_standin.received
+    assert push.payload["aps"]["interruption-level"] == "passive"
+    assert "sound" not in push.payload["aps"]
+    assert (detail(pipeline, held)["status"], detail(pipeline, held)["reason"]) == (
+        "scheduled",
+        "quiet_hours",
+    )
 
 
 def test_critical_bypasses_quiet_hours(pipeline, apns_standin):
@@ -155,22 +185,20 @@ def test_critical_bypasses_quiet_hours(pipeline, apns_standin):
 # 3. Frequency caps -------------------------------------------------------------------
 
 
+def boost(pipeline, priority=None):
+    """boost_activated: capped, never batched."""
+    extra = {"priority": priority} if priority else {}
+    return pipeline.send(
+        target={"user_ids": ["alice"]}, notification_type="boost_activated", **extra
+    )
+
+
 def test_per_type_hourly_cap_defers_high_and_suppresses_low(make_pipeline, apns_standin):
     pipeline = make_pipeline(FREQUENCY_CAP_PER_TYPE_HOUR="3")
     pipeline.register("alice", APNS_DEVICE, "ios")
 
-    high = [pipeline.send(target={"user_ids": ["alice"]}) for _ in range(5)]
-    low = pipeline.send(
-        target={"user_ids": ["alice"]},
-        notification_type="system",
-        priority="low",
-        title="Tip",
-        body="Add a photo",
-    )
-    for _ in range(3):
-        pipeline.send(
-            target={"user_ids": ["alice"]}, notification_type="system", title="T", body="B"
-        )
+    high = [boost(pipeline, "high") for _ in range(5)]
+    low = boost(pipeline, "low")
     pipeline.work()
 
     statuses = Counter((d["status"], d["reason"]) for d in (detail(pipeline, r) for r in high))
@@ -178,11 +206,33 @@ def test_per_type_hourly_cap_defers_high_and_suppresses_low(make_pipeline, apns_
     deferred = [detail(pipeline, r) for r in high if detail(pipeline, r)["status"] == "scheduled"]
     assert statuses == {("sent", None): 3, ("scheduled", "frequency_cap"): 2}
     assert {datetime.fromisoformat(d["scheduled_for"]) for d in deferred} == {next_hour}
-    assert (detail(pipeline, low)["status"], detail(pipeline, low)["reason"]) in {
-        ("sent", None),
-        ("suppressed", "frequency_cap"),
-    }
-    assert len(apns_standin.received) == 6  # 3 new_match + 3 of the 4 system pushes
+    # low over the cap is not worth sending later
+    assert (detail(pipeline, low)["status"], detail(pipeline, low)["reason"]) == (
+        "suppressed",
+        "frequency_cap",
+    )
+    assert len(apns_standin.received) == 3
+
+
+def test_messages_and_matches_are_never_capped(make_pipeline, apns_standin):
+    pipeline = make_pipeline(FREQUENCY_CAP_PER_TYPE_HOUR="3", FREQUENCY_CAP_PER_DAY="3")
+    pipeline.register("alice", APNS_DEVICE, "ios")
+
+    capped = [boost(pipeline) for _ in range(4)]
+    matches = [pipeline.send(target={"user_ids": ["alice"]}) for _ in range(5)]
+    messages = [
+        pipeline.send(
+            target={"user_ids": ["alice"]},
+            notification_type="new_message",
+            data={"conversation_id": f"c-{i}", "sender_name": "Alex"},
+        )
+        for i in range(5)
+    ]
+    pipeline.work()
+
+    assert [detail(pipeline, r)["status"] for r in capped].count("scheduled") == 1
+    assert {detail(pipeline, r)["status"] for r in matches + messages} == {"sent"}
+    assert len(apns_standin.received) == 3 + 5 + 5
 
 
 def test_the_daily_cap_counts_every_type_and_critical_is_free(make_pipeline, apns_standin):
@@ -191,7 +241,7 @@ def test_the_daily_cap_counts_every_type_and_critical_is_free(make_pipeline, apn
 
     sent = [
         pipeline.send(target={"user_ids": ["alice"]}, notification_type=kind)
-        for kind in ("new_match", "super_like_received", "boost_activated")
+        for kind in ("like_received", "super_like_received", "boost_activated")
     ]
     critical = pipeline.send(
         target={"user_ids": ["alice"]},
@@ -212,9 +262,9 @@ def test_a_push_that_reached_no_device_does_not_use_the_cap(make_pipeline, apns_
     pipeline.register("alice", APNS_DEVICE, "ios")
     apns_standin.respond(APNS_DEVICE, 400, "PayloadTooLarge", times=1)
 
-    failed = pipeline.send(target={"user_ids": ["alice"]})
+    failed = boost(pipeline)
     pipeline.work()
-    after = pipeline.send(target={"user_ids": ["alice"]})
+    after = boost(pipeline)
     pipeline.work()
 
     assert detail(pipeline, failed)["status"] == "failed"
@@ -229,12 +279,12 @@ def test_a_retry_after_a_partial_send_takes_no_second_cap(
     pipeline.register("alice", EXPO_DEVICE, "ios")
     apns_standin.respond(APNS_DEVICE, 503, "ServiceUnavailable", times=1)
 
-    retried = pipeline.send(target={"user_ids": ["alice"]})
+    retried = boost(pipeline)
     pipeline.work()
     make_due(db_session)
     pipeline.sweep()
     pipeline.work()
-    over_the_cap = pipeline.send(target={"user_ids": ["alice"]})
+    over_the_cap = boost(pipeline)
     pipeline.work()
 
     found = detail(pipeline, retried)
@@ -339,7 +389,7 @@ def test_two_workers_racing_never_exceed_a_cap_nor_send_a_summary_twice(
     pipeline.register("alice", APNS_DEVICE, "ios")
     pipeline.register("bob", EXPO_DEVICE, "ios")
     for _ in range(12):
-        pipeline.send(target={"user_ids": ["alice"]})  # new_match: capped, not batched
+        boost(pipeline)
     for index in range(12):
         pipeline.client.post(
             "/api/v1/notifications/send",
@@ -396,7 +446,7 @@ def test_the_sweep_takes_the_most_urgent_due_rows_first(pipeline, db_session):
 
 def test_the_users_locale_picks_the_template(pipeline, apns_standin, db_session):
     pipeline.register("alice", APNS_DEVICE, "ios")
-    db_session.get(User, "alice").locale = "es-MX"
+    db_session.get(User, "alice").device_locale = "es-MX"
     db_session.commit()
 
     pipeline.send(target={"user_ids": ["alice"]}, data={"match_name": "Ana"})

@@ -57,7 +57,7 @@ def make_runtime(env, redis_url) -> Iterator[Callable[..., Runtime]]:
 
 def notification(
     user_id: str = "alice",
-    kind: str = "new_match",
+    kind: str = "boost_activated",  # capped, never batched
     priority: str = "normal",
     data: dict[str, Any] | None = None,
 ) -> Claimed:
@@ -103,7 +103,7 @@ def test_the_first_of_two_with_one_batch_key_opens_the_window_the_second_is_held
     [(held, key, until)] = outcome.held
     assert (held, key) == (second, "new_message:alice:c-1")
     assert now + timedelta(seconds=59) <= until <= now + timedelta(seconds=61)
-    assert outcome.settled == [] and set(outcome.reserved) == {first.id, other.id}
+    assert outcome.settled == [] and outcome.reserved == {}  # messages take no cap
 
 
 def test_a_window_opened_by_an_earlier_chunk_holds_the_whole_next_chunk(make_runtime):
@@ -141,7 +141,7 @@ def test_a_cap_of_n_lets_exactly_n_of_one_users_chunk_through_in_order(make_runt
 def test_the_daily_cap_counts_every_type_of_the_chunk_and_critical_takes_nothing(make_runtime):
     runtime = make_runtime(FREQUENCY_CAP_PER_DAY="2")
     critical = notification(kind="system", priority="critical")
-    kinds = [notification(kind=k) for k in ("new_match", "super_like_received", "boost_activated")]
+    kinds = [notification(kind=k) for k in ("like_received", "super_like_received", "profile_view")]
 
     outcome = rules(runtime, [critical, *kinds])
 
@@ -151,14 +151,24 @@ def test_the_daily_cap_counts_every_type_of_the_chunk_and_critical_takes_nothing
 
 
 def test_held_notifications_take_nothing_from_the_caps(make_runtime):
-    runtime = make_runtime(FREQUENCY_CAP_PER_TYPE_HOUR="3", NOTIFICATION_BATCH_WINDOW_SECONDS="60")
-    same_conversation = [message() for _ in range(4)]
-    rules(runtime, same_conversation)
+    runtime = make_runtime(FREQUENCY_CAP_PER_DAY="3", NOTIFICATION_BATCH_WINDOW_SECONDS="60")
+    likes = [notification(kind="like_received") for _ in range(4)]
+    rules(runtime, likes)
 
-    others = [message(conversation=f"c-{i}") for i in range(2, 6)]
-    outcome = rules(runtime, others)
+    boosts = [notification() for _ in range(4)]
+    outcome = rules(runtime, boosts)
 
-    assert outcome.to_send == others[:2]  # c-1 used one of the three, the held none
+    assert outcome.to_send == boosts[:2]  # the first like used one of the three, the held none
+
+
+def test_messages_take_nothing_from_the_caps(make_runtime):
+    runtime = make_runtime(FREQUENCY_CAP_PER_DAY="1")
+    messages = [message(conversation=f"c-{i}") for i in range(3)]
+
+    outcome = rules(runtime, [*messages, notification(), notification()])
+
+    assert outcome.to_send == [*messages, outcome.to_send[-1]]
+    assert len(outcome.to_send) == 4 and not outcome.reserved.keys() & {m.id for m in messages}
 
 
 def test_releases_give_back_exactly_what_was_not_delivered(make_runtime):

@@ -69,6 +69,7 @@ def test_alert_reaches_apns_with_apple_headers_and_payload(
         },
         "type": "new_match",
         "match_id": "m-42",
+        "body": {"type": "new_match", "match_id": "m-42"},  # expo-notifications' copy
     }
     assert second.headers["apns-priority"] == "5"
     assert "apns-expiration" not in second.headers  # APNs keeps and retries by its own policy

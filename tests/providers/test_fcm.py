@@ -19,7 +19,7 @@ from pyfcm import FCMNotification
 
 from core.catalog import Priority
 from providers.base import Outcome
-from providers.fcm import FCM_CONCURRENCY, FCMProvider, android_config, data_as_strings
+from providers.fcm import FCM_CONCURRENCY, FCMProvider, android_config, message_data
 from tests.factories import fcm_token, push
 from tests.standins._http import Reply, Request
 from tests.standins.fcm import FCMStandIn
@@ -63,6 +63,8 @@ def test_message_reaches_fcm_in_v1_shape_with_string_data(
         "count": "3",
         "who": json.dumps({"name": "Alex"}, separators=(",", ":")),
         "seen": "false",
+        # expo-notifications' copy: the data as one JSON string
+        "body": '{"match_id":"m-42","count":3,"who":{"name":"Alex"},"seen":false}',
     }
     android = first["android"]
     assert android["priority"] == "high"
@@ -280,7 +282,7 @@ def test_fcm_receives_exactly_the_bytes_pyfcm_built_with_json_and_bearer_headers
             fcm_token=message.token,
             notification_title=message.title,
             notification_body=message.body,
-            data_payload=data_as_strings(message.data),
+            data_payload=message_data(message),
             android_config=android_config(message),
         )
     finally:

@@ -34,6 +34,16 @@ REALTIME_ENV = {
     "REALTIME_CONNECTION_TTL_SECONDS": "6",
     "REALTIME_SWEEP_INTERVAL_MS": "100",
     "LOG_LEVEL": "INFO",
+    # The presence mechanics tests watch strangers; the private default (matches) and its
+    # limits are tested on `private_gateway` (test_presence_privacy.py).
+    "PRESENCE_VISIBILITY_DEFAULT": "everyone",
+}
+# The deployment's defaults for presence: visible to matches, few strangers an hour. Its
+# own key prefix: visibility is cached in Redis under the prefix.
+PRIVATE_PRESENCE = {
+    "REDIS_KEY_PREFIX": "pulse-private:",
+    "PRESENCE_VISIBILITY_DEFAULT": "matches",
+    "PRESENCE_STRANGER_SUBSCRIPTIONS_PER_HOUR": "3",
 }
 # Timers short enough to watch: away after 2 s idle, offline 2 s after the last close. Its
 # own key prefix: gateways sharing keys must share timers (any of them runs any timer).
@@ -74,6 +84,16 @@ def fast_gateway(database_url: str, redis_url: str, realtime_logs: Path) -> Iter
     """A gateway whose presence and typing timers run in a second or two."""
     process = Gateway(
         "fast-gateway", realtime_env(database_url, redis_url, **FAST_TIMERS), realtime_logs
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def private_gateway(database_url: str, redis_url: str, realtime_logs: Path) -> Iterator[Gateway]:
+    """A gateway with the deployment's private presence defaults."""
+    process = Gateway(
+        "private-gateway", realtime_env(database_url, redis_url, **PRIVATE_PRESENCE), realtime_logs
     )
     yield process
     process.stop()

@@ -21,7 +21,7 @@ def set_visibility(client, auth_header, user_id: str, visibility: PresenceVisibi
         headers=auth_header(user_id),
     )
     assert response.status_code == 200, response.json
-    assert response.json["data"]["privacy"] == {"presence_visibility": visibility.value}
+    assert response.json["data"]["privacy"]["presence_visibility"] == visibility.value
 
 
 def test_subscribe_answers_with_a_bulk_update_and_then_changes_arrive(

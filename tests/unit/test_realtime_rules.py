@@ -94,7 +94,8 @@ def test_presence_is_aggregated_over_devices(facts, status, last_seen, changes_a
     ("viewer", "subject", "visibility", "matched", "visible"),
     [
         ("a", "b", "everyone", False, True),
-        ("a", "b", None, False, True),
+        ("a", "b", None, False, False),  # no visibility known: private (matches)
+        ("a", "b", None, True, True),
         ("a", "b", "matches", True, True),
         ("a", "b", "matches", False, False),
         ("a", "b", "nobody", True, False),

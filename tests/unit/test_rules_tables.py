@@ -11,6 +11,7 @@ from core.batching import batch_key, is_summary
 from core.caps import OverCap, cap_windows, counts_against_caps, over_cap
 from core.catalog import NotificationType as T
 from core.catalog import Priority as P
+from core.catalog import QuietBehavior as Q
 from core.delivery_rules import Action, before_send
 from core.preferences import QuietHours, TypePreference
 from core.sanitize import cap_bytes, clean_body, clean_title
@@ -20,8 +21,8 @@ QUIET_NY = QuietHours(time(22), time(8), "America/New_York")
 NO_QUIET = QuietHours(time(0), time(0), "UTC")
 
 
-def pref(enabled=True, push=True):
-    return TypePreference(T.NEW_MESSAGE, enabled, push, False)
+def pref(enabled=True, push=True, quiet=Q.DEFER):
+    return TypePreference(T.NEW_MESSAGE, enabled, push, False, quiet)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,26 @@ def pref(enabled=True, push=True):
         (pref(), P.HIGH, QUIET_NY, False, T.NEW_MESSAGE, Action.DEFER, "quiet_hours"),
         (pref(), P.LOW, QUIET_NY, False, T.NEW_MESSAGE, Action.DEFER, "quiet_hours"),
         (pref(), P.CRITICAL, QUIET_NY, False, T.NEW_MESSAGE, Action.SEND, None),
+        (
+            pref(quiet=Q.QUIET),
+            P.HIGH,
+            QUIET_NY,
+            False,
+            T.NEW_MESSAGE,
+            Action.SEND_QUIETLY,
+            "quiet_hours",
+        ),
+        (pref(quiet=Q.QUIET), P.HIGH, NO_QUIET, False, T.NEW_MESSAGE, Action.SEND, None),
+        (pref(quiet=Q.QUIET), P.CRITICAL, QUIET_NY, False, T.NEW_MESSAGE, Action.SEND, None),
+        (
+            pref(quiet=Q.QUIET, push=False),
+            P.HIGH,
+            QUIET_NY,
+            False,
+            T.NEW_MESSAGE,
+            Action.SUPPRESS,
+            "setting_disabled",
+        ),
         (
             pref(push=False),
             P.HIGH,
@@ -99,8 +120,27 @@ def test_cap_windows_follow_the_users_local_day():
     ],
 )
 def test_what_a_cap_does_by_priority(priority, counts, action):
-    assert counts_against_caps(priority) is counts
+    assert counts_against_caps(T.LIKE_RECEIVED, priority) is counts
     assert over_cap(priority) is action
+
+
+@pytest.mark.parametrize(
+    ("kind", "counts"),
+    [
+        (T.NEW_MESSAGE, False),
+        (T.NEW_MATCH, False),
+        (T.CONVERSATION_STARTED, False),
+        (T.MATCH_EXPIRING, False),
+        (T.SYSTEM, False),
+        (T.LIKE_RECEIVED, True),
+        (T.SUPER_LIKE_RECEIVED, True),
+        (T.PROFILE_VIEW, True),
+        (T.BOOST_ACTIVATED, True),
+        (T.MARKETING, True),
+    ],
+)
+def test_conversations_and_matches_are_never_capped_likes_and_views_are(kind, counts):
+    assert counts_against_caps(kind, P.HIGH) is counts
 
 
 @pytest.mark.parametrize(
