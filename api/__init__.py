@@ -46,7 +46,7 @@ def create_app(
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
-        RATELIMIT_STORAGE_URI=settings.storage.redis_url,
+        RATELIMIT_STORAGE_URI=settings.api.rate_limit_storage_url,
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
         RATELIMIT_KEY_PREFIX=f"{settings.storage.redis_key_prefix}ratelimit",
         RATELIMIT_STRATEGY="moving-window",

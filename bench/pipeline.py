@@ -21,6 +21,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -85,9 +86,20 @@ class Stack:
 
 
 @contextmanager
-def services(delay: float) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """A throwaway database, a Redis db of our own, and the stand-ins in their own process."""
-    admin_url, stop_pg = resolve_postgres_admin_url()
+def services(delay: float, postgres: str) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A throwaway database, a Redis db of our own, and the stand-ins in their own process.
+
+    `postgres`: "machine" (the local server, else an embedded one) or "embedded" (a fresh
+    PostgreSQL 16 from the pgserver wheel with its stock settings, autovacuum on, as a
+    production server runs: for long runs, where vacuum decides the outcome)."""
+    if postgres == "embedded":
+        from devtools.embedded import start_postgres
+
+        server = start_postgres(Path(tempfile.mkdtemp(prefix="pulse-bench-pg-")))
+        admin_url, stop_pg = server.admin_url, server.stop
+        say(f"embedded PostgreSQL on port {server.port} (autovacuum on)")
+    else:
+        admin_url, stop_pg = resolve_postgres_admin_url()
     redis_server, stop_redis = resolve_redis_url()
     name = f"pulse_bench_{secrets.token_hex(4)}"
     database_url = create_database(admin_url, name)
@@ -119,7 +131,8 @@ def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
     logs = Path(env.get("BENCH_LOG_DIR", "/tmp"))
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "workers.run"],
+            # Pulse's worker, which may also run the baseline's job.
+            [sys.executable, "-m", "bench.worker"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -432,6 +445,8 @@ def baseline(stack: Stack, user_ids: list[str], notifications: int) -> dict[str,
     from rq import Queue
 
     from bench.baseline import deliver_one
+    from core.catalog import Priority
+    from intake.queues import queue as pulse_queue
 
     stack.reset_rows()
     chosen = user_ids[:notifications]
@@ -449,7 +464,7 @@ def baseline(stack: Stack, user_ids: list[str], notifications: int) -> dict[str,
     ids = response.json()["data"]["notification_ids"]
     # Scheduled far ahead, and left so: the pipeline's jobs and the scheduler's sweep take
     # only due rows, the baseline's job takes its row whatever its time.
-    queue = Queue("normal", connection=stack.redis)
+    queue = pulse_queue(Priority.NORMAL, stack.redis)
     queue.enqueue_many([Queue.prepare_data(deliver_one, args=(i,), result_ttl=0) for i in ids])
     finished = wait_until_done(stack, len(ids), timeout=1800)
     elapsed = finished - started
@@ -497,9 +512,16 @@ def main() -> None:
     parser.add_argument("--baseline-notifications", type=int, default=1_000)
     parser.add_argument("--scenarios", default="baseline,pipeline,pipeline_without_rules,offered")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--postgres",
+        choices=("machine", "embedded"),
+        default="machine",
+        help="the machine's PostgreSQL, or a fresh embedded one with autovacuum on",
+    )
     arguments = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
-    with services(arguments.delay) as (database_url, redis_url, provider_env):
+    results["postgres"] = arguments.postgres
+    with services(arguments.delay, arguments.postgres) as (database_url, redis_url, provider_env):
         config = Config(str(ROOT / "alembic.ini"))
         config.attributes.update(url=database_url, configure_logging=False)
         command.upgrade(config, "head")

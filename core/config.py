@@ -1,7 +1,7 @@
 """Pulse's settings, read once from the environment into one typed object.
 
 `Settings` holds one frozen group per concern: storage, auth, providers, delivery, rules,
-realtime and api (docs/configuration.md lists every variable). Each variable is read in
+realtime, api and retention (docs/configuration.md lists every variable). Each variable is read in
 exactly one place and validated at start-up; a bad one stops the process with a message
 that names it. Secrets never have a default: development gets its own generated `.env`
 from `make run`. Variables renamed to carry their unit (RENAMED) still work under their
@@ -119,6 +119,8 @@ class RealtimeSettings:
     typing_progress_interval_ms: int
     allowed_origins: tuple[str, ...] | str | None
     socketio_channel: str
+    # The gateways' pub/sub; REDIS_URL unless SOCKETIO_MESSAGE_QUEUE splits it off.
+    message_queue_url: str
     connection_ttl_seconds: int
     sweep_interval_ms: int
     event_rate_per_second: int
@@ -132,9 +134,21 @@ class RealtimeSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
+    # Flask-Limiter's counters; REDIS_URL unless RATELIMIT_STORAGE_URL splits them off.
+    rate_limit_storage_url: str
     max_request_bytes: int
     rate_limit_register_token: str
     rate_limit_settings: str
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long rows are kept (core.retention turns these into cut-offs)."""
+
+    notification_days: int  # notification_queue with its deliveries, and notification_sends
+    realtime_events_days: int  # processed realtime_events
+    activity_days: int  # user_activity
+    token_stale_days: int  # an active token not used for this long is deactivated (stale)
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ class Settings:
     rules: RuleSettings
     realtime: RealtimeSettings
     api: ApiSettings
+    retention: RetentionSettings
 
     @property
     def is_development(self) -> bool:
@@ -339,8 +354,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         providers=providers,
         delivery=_delivery(reader),
         rules=_rules(reader),
-        realtime=_realtime(reader, storage.redis_key_prefix),
-        api=_api(reader),
+        realtime=_realtime(reader, storage),
+        api=_api(reader, storage),
+        retention=_retention(reader),
     )
 
 
@@ -443,9 +459,10 @@ def _rules(reader: _Reader) -> RuleSettings:
     )
 
 
-def _realtime(reader: _Reader, redis_key_prefix: str) -> RealtimeSettings:
+def _realtime(reader: _Reader, storage: StorageSettings) -> RealtimeSettings:
     """The gateway's variables: presence timers, typing, origins, the message queue."""
     heartbeat_ms = reader.int("HEARTBEAT_INTERVAL", 30000, minimum=1)
+    redis_key_prefix = storage.redis_key_prefix
     return RealtimeSettings(
         presence_update_interval_ms=reader.int("PRESENCE_UPDATE_INTERVAL", 30000, minimum=1),
         heartbeat_interval_ms=heartbeat_ms,
@@ -456,6 +473,10 @@ def _realtime(reader: _Reader, redis_key_prefix: str) -> RealtimeSettings:
         allowed_origins=_origins(reader.str("REALTIME_ALLOWED_ORIGINS")),
         socketio_channel=reader.str("SOCKETIO_CHANNEL", f"{redis_key_prefix}socketio")
         or f"{redis_key_prefix}socketio",
+        message_queue_url=reader.url(
+            "SOCKETIO_MESSAGE_QUEUE", storage.redis_url, ("redis", "rediss", "unix")
+        )
+        or storage.redis_url,
         # Three missed heartbeats (and never less than engine.io's own ping timeout).
         connection_ttl_seconds=reader.int(
             "REALTIME_CONNECTION_TTL_SECONDS", max(90, 3 * heartbeat_ms // 1000), minimum=5
@@ -473,12 +494,26 @@ def _realtime(reader: _Reader, redis_key_prefix: str) -> RealtimeSettings:
     )
 
 
-def _api(reader: _Reader) -> ApiSettings:
+def _api(reader: _Reader, storage: StorageSettings) -> ApiSettings:
     return ApiSettings(
+        rate_limit_storage_url=reader.url(
+            "RATELIMIT_STORAGE_URL", storage.redis_url, ("redis", "rediss", "unix")
+        )
+        or storage.redis_url,
         max_request_bytes=reader.int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
         rate_limit_register_token=reader.str("RATE_LIMIT_REGISTER_TOKEN", "10 per hour")
         or "10 per hour",
         rate_limit_settings=reader.str("RATE_LIMIT_SETTINGS", "20 per hour") or "20 per hour",
+    )
+
+
+def _retention(reader: _Reader) -> RetentionSettings:
+    return RetentionSettings(
+        notification_days=reader.int("NOTIFICATION_RETENTION_DAYS", 90, minimum=1),
+        realtime_events_days=reader.int("REALTIME_EVENTS_RETENTION_DAYS", 7, minimum=1),
+        activity_days=reader.int("ACTIVITY_RETENTION_DAYS", 30, minimum=1),
+        # Google's guidance for FCM: a token unused for 270 days is stale.
+        token_stale_days=reader.int("TOKEN_STALE_DAYS", 270, minimum=1),
     )
 
 

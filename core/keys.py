@@ -77,6 +77,11 @@ def rt_presence_version(prefix: str, user_id: str) -> str:
     return f"{prefix}rt:user:{user_id}:pver"
 
 
+def schedule(prefix: str) -> str:
+    """Hash periodic job id -> interval seconds: what scheduler.py last registered."""
+    return f"{prefix}schedule"
+
+
 def rt_stranger_subscriptions(prefix: str, viewer_id: str, hour: int) -> str:
     """Counter: users outside the viewer's matches it subscribed to in one clock hour."""
     return f"{prefix}rt:user:{viewer_id}:strangers:{hour}"

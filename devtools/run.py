@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from stores.access import redacted  # noqa: E402  (after the project root is importable)
+
 # The Procfile's defaults for the ports its processes listen on (api, gateway, dashboard).
 DEFAULTS = {
     "HOST": "127.0.0.1",
@@ -83,15 +85,6 @@ def say_async(message: str) -> None:
     os.write(sys.stdout.fileno(), f"[pulse] {message}\n".encode())
 
 
-def redact(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy understands (redis://...)
-        return url
-
-
 def banner_lines(env: Mapping[str, str], services: Iterable[object] = ()) -> list[str]:
     """What `make run` serves, by URL: one line per Procfile process that listens, and the
     backing services. `env` has HOST and the PORT_KEYS set (DEFAULTS fill them in)."""
@@ -110,8 +103,8 @@ def banner_lines(env: Mapping[str, str], services: Iterable[object] = ()) -> lis
         f"  Health        {api}/healthz  and  {api}/readyz",
         f"  Gateway       {gateway}  (Socket.IO at {gateway}/socket.io)",
         f"  RQ dashboard  http://{host}:{env['RQ_DASHBOARD_PORT']}",
-        f"  PostgreSQL    {redact(env['DATABASE_URL'])}{pg_note}",
-        f"  Redis         {redact(env['REDIS_URL'])}{rd_note}",
+        f"  PostgreSQL    {redacted(env['DATABASE_URL'])}{pg_note}",
+        f"  Redis         {redacted(env['REDIS_URL'])}{rd_note}",
         "Press Ctrl-C to stop.",
         "",
     ]

@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 
 from core.catalog import RealtimeEventType, user_room
 from core.realtime_events import push_counterpart, push_data, recipients
+from core.retention import cutoffs
 from core.timefmt import iso, iso_from_timestamp
 from intake.client import notify
 from intake.dispatch import enqueue_broadcast
@@ -35,7 +36,9 @@ from runtime import Runtime, current_runtime
 log = logging.getLogger(__name__)
 
 REENQUEUE_AFTER = timedelta(seconds=30)
-KEEP_PROCESSED = timedelta(days=7)
+# Retention of processed events (REALTIME_EVENTS_RETENTION_DAYS): this sweep is the one
+# path that removes them, at most this many rows a sweep (every 30 s), oldest first.
+PURGE_BATCH = 5_000
 
 
 def message(row: RealtimeEvent) -> dict[str, Any]:
@@ -113,13 +116,17 @@ def broadcast_events(event_ids: list[str]) -> dict[str, int]:
     return totals
 
 
-def sweep_realtime_events(limit: int = 500) -> int:
-    """Periodic: re-enqueue events whose broadcast job was lost; purge old processed ones."""
+def sweep_realtime_events(limit: int = 500, purge_batch: int = PURGE_BATCH) -> int:
+    """Periodic: re-enqueue events whose broadcast job was lost; purge processed ones older
+    than REALTIME_EVENTS_RETENTION_DAYS (a bounded batch a sweep, its own transaction)."""
     ctx = current_runtime()
     now = datetime.now(UTC)
     with db.session_scope() as session:
         ids = unprocessed_before(session, now - REENQUEUE_AFTER, limit)
-        purged = purge_processed(session, now - KEEP_PROCESSED)
+    with db.session_scope() as session:
+        purged = purge_processed(
+            session, cutoffs(ctx.settings.retention, now).realtime_events, purge_batch
+        )
     if ids:
         enqueue_broadcast(ctx.redis, ids)
         log.info("event=realtime_events_reenqueued count=%d", len(ids))

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.catalog import ActivityType
 from models.base import Base, created_at, one_of
@@ -32,3 +32,22 @@ class UserActivity(Base):
     )
     device_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = created_at()
+
+
+DELETE_ACTIVITY_BEFORE = text(
+    """
+    DELETE FROM user_activity WHERE id = ANY(ARRAY(
+        SELECT id FROM user_activity WHERE created_at < :cutoff
+        ORDER BY created_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ))
+    """
+)
+
+
+def delete_activity_before(session: Session, cutoff: datetime, limit: int) -> int:
+    """Retention: delete up to `limit` activity rows made before `cutoff`, oldest first
+    (ix_user_activity_created_at). Returns how many."""
+    result = session.execute(DELETE_ACTIVITY_BEFORE, {"cutoff": cutoff, "limit": limit})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, delete, select, text
+from sqlalchemy import Boolean, ForeignKey, Index, String, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -99,12 +99,23 @@ def unprocessed_before(session: Session, before: datetime, limit: int) -> list[u
     )
 
 
-def purge_processed(session: Session, before: datetime) -> int:
-    result = session.execute(
-        delete(RealtimeEvent).where(
-            RealtimeEvent.processed.is_(True), RealtimeEvent.processed_at < before
-        )
-    )
+PURGE_PROCESSED = text(
+    """
+    DELETE FROM realtime_events WHERE id = ANY(ARRAY(
+        SELECT id FROM realtime_events WHERE created_at < :before AND processed
+        ORDER BY created_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ))
+    """
+)
+
+
+def purge_processed(session: Session, before: datetime, limit: int) -> int:
+    """Retention: delete up to `limit` processed events made before `before`, oldest first
+    (ix_realtime_events_created_at); rows another transaction holds wait for the next
+    batch. An event never broadcast stays for the sweep. Returns how many."""
+    result = session.execute(PURGE_PROCESSED, {"before": before, "limit": limit})
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -14,7 +14,12 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.catalog import DeliveryStatus, NotificationStatus, NotificationType, Priority, Provider
+from core.retention import FINISHED_STATUSES
 from models.base import Base, created_at, one_of, updated_at, uuid_pk
+
+# The rows retention may remove (core.retention.FINISHED_STATUSES), as SQL: the partial
+# index below and the retention query use this same text, so the planner matches them.
+FINISHED = "status IN ({})".format(", ".join(f"'{status.value}'" for status in FINISHED_STATUSES))
 
 
 class NotificationSend(Base):
@@ -30,6 +35,8 @@ class NotificationSend(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
+        # Retention: sends older than NOTIFICATION_RETENTION_DAYS, oldest first.
+        Index("ix_notification_sends_created_at", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -81,6 +88,20 @@ class Notification(Base):
         ),
         # A user's inbox, newest first (and any lookup by user).
         Index("ix_notification_queue_user_created", "user_id", "created_at"),
+        # Deleting a summary row sets its held rows' batched_into_id to NULL: without this,
+        # each deleted row would cost a scan of the whole table. Only held rows carry one.
+        Index(
+            "ix_notification_queue_batched_into",
+            "batched_into_id",
+            postgresql_where=text("batched_into_id IS NOT NULL"),
+        ),
+        # Retention: finished rows oldest first. Rows enter it once, when they are settled
+        # (not on insert or claim, when they are pending or processing).
+        Index(
+            "ix_notification_queue_finished_created",
+            "created_at",
+            postgresql_where=text(FINISHED),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -124,10 +145,18 @@ class NotificationDelivery(Base):
         one_of("status", DeliveryStatus),
         Index("ix_notification_deliveries_notification_id", "notification_id"),
         Index("ix_notification_deliveries_token_id", "token_id"),
-        # Expo receipts are checked for tickets that are sent and not yet confirmed.
+        # Expo receipts are checked for tickets that are sent and not yet confirmed, oldest
+        # first, a page after another: (created_at, id) is the page's key.
         Index(
-            "ix_notification_deliveries_unconfirmed_expo",
+            "ix_notification_deliveries_expo_awaiting_receipt",
             "created_at",
+            "id",
+            postgresql_where=text("provider = 'expo' AND status = 'sent'"),
+        ),
+        # A receipt is recorded by its ticket id (the provider message id), while it waits.
+        Index(
+            "ix_notification_deliveries_expo_ticket",
+            "provider_message_id",
             postgresql_where=text("provider = 'expo' AND status = 'sent'"),
         ),
     )
@@ -176,3 +205,54 @@ def inbox_page(
     if before is not None:
         query = query.where(tuple_(Notification.created_at, Notification.id) < tuple_(*before))
     return list(session.scalars(query))
+
+
+# --- retention (jobs.maintenance.apply_retention) ----------------------------------------
+
+EXPIRE_UNCLAIMED = text(
+    """
+    UPDATE notification_queue SET status = 'expired', reason = 'expired', updated_at = :now
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM notification_queue
+        WHERE status IN ('pending', 'scheduled') AND expires_at <= :now
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ))
+    """
+)
+DELETE_FINISHED = text(
+    f"""
+    WITH batch AS (
+        SELECT id FROM notification_queue
+        WHERE {FINISHED} AND created_at < :cutoff
+        ORDER BY created_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), deliveries AS (
+        DELETE FROM notification_deliveries
+        WHERE notification_id = ANY(ARRAY(SELECT id FROM batch))
+        RETURNING 1
+    ), notifications AS (
+        DELETE FROM notification_queue WHERE id = ANY(ARRAY(SELECT id FROM batch))
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM notifications), (SELECT count(*) FROM deliveries)
+    """
+)
+
+
+def expire_unclaimed(session: Session, now: datetime, limit: int) -> int:
+    """Up to `limit` waiting rows whose expires_at has passed become expired: the ones no
+    delivery job will claim again (scheduled far ahead, stuck pending). The claim expires
+    the ones it meets the same way (models.outbox.expire_overdue). Returns how many."""
+    return int(session.execute(EXPIRE_UNCLAIMED, {"now": now, "limit": limit}).rowcount or 0)
+
+
+def delete_finished_before(session: Session, cutoff: datetime, limit: int) -> tuple[int, int]:
+    """Delete up to `limit` finished notifications created before `cutoff`, oldest first,
+    with their deliveries, in one statement; rows another transaction holds are left for
+    the next batch. Returns (notifications, deliveries) deleted."""
+    notifications, deliveries = session.execute(
+        DELETE_FINISHED, {"cutoff": cutoff, "limit": limit}
+    ).one()
+    return int(notifications), int(deliveries)

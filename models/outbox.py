@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.batching import HELD_REASON, SUMMARY_REASON
 from core.catalog import DeliveryStatus, NotificationStatus, Priority
+from core.retention import LAST_USED_RESOLUTION
 from models.notifications import Notification
 
 PRIORITY_RANK = case(
@@ -290,6 +291,37 @@ def record_deliveries(session: Session, records: Sequence[DeliveryRecord], now: 
             "latencies": [r.latency_ms for r in records],
             "now": now,
         },
+    )
+
+
+# A token a provider accepted a push for is in use. One statement per chunk, in the chunk's
+# settle transaction; a token written less than LAST_USED_RESOLUTION ago is left alone (no
+# row rewritten per push), and one another transaction holds (a registration, a
+# deactivation) is skipped rather than waited for: this never blocks the settle.
+TOUCH_TOKENS = text(
+    """
+    UPDATE push_tokens AS t SET last_used = :now
+    FROM (
+        SELECT id FROM push_tokens
+        WHERE id = ANY(CAST(:token_ids AS uuid[])) AND is_active AND last_used < :written_before
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE t.id = due.id
+    """
+)
+
+
+def touch_accepted_tokens(
+    session: Session, records: Sequence[DeliveryRecord], now: datetime
+) -> None:
+    """Move last_used to `now` for the tokens whose attempt among `records` was accepted
+    (TOKEN_STALE_DAYS counts from it); call after `record_deliveries`, in its transaction."""
+    accepted = sorted({str(r.token_id) for r in records if r.status is DeliveryStatus.SENT})
+    if not accepted:
+        return
+    session.execute(
+        TOUCH_TOKENS,
+        {"token_ids": accepted, "now": now, "written_before": now - LAST_USED_RESOLUTION},
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from core.presentation import with_action
 from core.requests import SendRequest
 from core.sanitize import clean_body, clean_title
 from core.templates import DEFAULT_LOCALE, render
+from models.base import new_id
 from models.notifications import Notification, NotificationSend
 from models.users import Match, User
 
@@ -55,7 +56,7 @@ def accept_send(
         if earlier is not None:
             return _replay(earlier, fingerprint)
     send = NotificationSend(
-        id=uuid.uuid4(),
+        id=new_id(),
         requested_by=requested_by,
         idempotency_key=request.idempotency_key,
         request_fingerprint=fingerprint,
@@ -140,7 +141,7 @@ def insert_notifications(
         text = texts[locale]
         rows.append(
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "user_id": user_id,
                 "notification_type": request.notification_type.value,
                 "title": clean_title(text.title),
@@ -224,3 +225,31 @@ def stalled_fan_outs(
         )
     )
     return [(send_id, after) for send_id, after in rows]
+
+
+DELETE_SENDS_WITHOUT_NOTIFICATIONS = text(
+    """
+    DELETE FROM notification_sends WHERE id = ANY(ARRAY(
+        SELECT s.id FROM notification_sends AS s
+        WHERE s.created_at < :cutoff
+          -- Probed per send through uq_notification_queue_send_user, oldest send first;
+          -- OFFSET 0 keeps the planner from turning it into a join over every old send.
+          AND NOT EXISTS (
+              SELECT 1 FROM notification_queue AS n WHERE n.send_id = s.id OFFSET 0
+          )
+          AND (s.fanned_out_at IS NOT NULL
+               OR NOT coalesce((s.request ->> 'all_users')::boolean, false))
+        ORDER BY s.created_at
+        LIMIT :limit
+        FOR UPDATE OF s SKIP LOCKED
+    ))
+    """
+)
+
+
+def delete_sends_without_notifications(session: Session, cutoff: datetime, limit: int) -> int:
+    """Retention: delete up to `limit` sends made before `cutoff` that have no notification
+    left (retention removes those first) and no fan-out still to finish, oldest first.
+    Their idempotency keys go with them. Returns how many."""
+    result = session.execute(DELETE_SENDS_WITHOUT_NOTIFICATIONS, {"cutoff": cutoff, "limit": limit})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

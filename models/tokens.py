@@ -10,13 +10,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, select, text, update
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.catalog import Platform, Provider
 from core.device_tokens import TokenCipher
-from models.base import Base, created_at, one_of, updated_at, utcnow, uuid_pk
+from models.base import Base, created_at, new_id, one_of, updated_at, utcnow, uuid_pk
 
 
 class PushToken(Base):
@@ -95,7 +106,7 @@ def register_token(
     statement = (
         insert(PushToken)
         .values(
-            id=uuid.uuid4(),
+            id=new_id(),
             token_hash=token_hash,
             token_ciphertext=cipher.encrypt(token),
             created_at=now,
@@ -180,3 +191,31 @@ def list_tokens(session: Session, user_id: str) -> list[PushToken]:
         .order_by(PushToken.is_active.desc(), PushToken.last_used.desc())
     )
     return list(session.scalars(query))
+
+
+def lock_stale_tokens(session: Session, used_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` active tokens not used (registered again, or accepted by a provider)
+    since `used_before`, least recently used first (ix_push_tokens_last_used), locked in
+    the caller's transaction; tokens another transaction holds are skipped. The caller
+    deactivates them with `deactivate_token`."""
+    return list(
+        session.scalars(
+            select(PushToken.id)
+            .where(PushToken.is_active, PushToken.last_used < used_before)
+            .order_by(PushToken.last_used)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def delete_inactive_before(session: Session, deactivated_before: datetime, limit: int) -> int:
+    """Delete up to `limit` tokens deactivated before `deactivated_before`; their deliveries
+    keep their rows (token_id -> NULL). Returns how many."""
+    ids = (
+        select(PushToken.id)
+        .where(PushToken.is_active.is_(False), PushToken.deactivated_at < deactivated_before)
+        .limit(limit)
+    )
+    result = session.execute(delete(PushToken).where(PushToken.id.in_(ids)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ from core.logs import configure_logging
 from models.db import Database, db
 from providers import PushProvider
 from providers.registry import build_providers
+from stores.access import check_access
 from stores.client import connect
 from stores.connections import ConnectionStore
 from stores.presence import PresenceStore
@@ -94,7 +95,7 @@ class Runtime:
         with self._lock:
             if self._emitter is None:
                 self._emitter = SocketIO(
-                    message_queue=self.settings.storage.redis_url,
+                    message_queue=self.settings.realtime.message_queue_url,
                     channel=self.settings.realtime.socketio_channel,
                 )
             return self._emitter
@@ -126,6 +127,10 @@ class Runtime:
 
 
 def _redis_for(settings: Settings, process: Process) -> redis.Redis:
+    # A wrong password or a TLS certificate that Redis refuses stops the process here, with
+    # a message naming REDIS_URL, rather than leave it retrying (and the rate limits
+    # failing open) for ever. A Redis that is only down is logged and waited for as usual.
+    check_access(settings.storage.redis_url)
     if process is Process.GATEWAY:
         return redis.Redis(
             connection_pool=redis.BlockingConnectionPool.from_url(

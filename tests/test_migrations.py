@@ -48,3 +48,16 @@ def test_the_models_and_the_migrations_agree(database_url):
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_ids_the_database_makes_are_time_ordered_version_7(db_session):
+    from sqlalchemy import text
+
+    first, second = (db_session.execute(text("SELECT uuid_v7()")).scalar() for _ in range(2))
+    now_ms = db_session.execute(
+        text("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)")
+    ).scalar()
+
+    assert first.version == second.version == 7
+    assert abs((first.int >> 80) - int(now_ms)) < 5_000
+    assert first.int >> 80 <= second.int >> 80

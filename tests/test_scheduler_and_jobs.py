@@ -5,20 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from rq import SimpleWorker
-from rq_scheduler import Scheduler
 from sqlalchemy import select
 
 import scheduler as pulse_scheduler
 from core.catalog import Priority
-from intake.queues import all_queues, queue
+from intake.queues import make_scheduler, make_worker, queue
 from jobs import maintenance
 from models import PushToken
 from tests.factories import APNS_TOKEN, EXPO_TOKEN
 
 
 def scheduled(redis_client):
-    return {job.id: job for job in Scheduler(connection=redis_client).get_jobs()}
+    return {job.id: job for job in make_scheduler(redis_client).get_jobs()}
 
 
 def test_registering_twice_does_not_duplicate_schedules(redis_client, settings):
@@ -29,7 +27,7 @@ def test_registering_twice_does_not_duplicate_schedules(redis_client, settings):
 
     assert set(first) == {job.id for job in pulse_scheduler.periodic_jobs(settings)}
     assert set(second) == set(first)
-    assert len(list(Scheduler(connection=redis_client).get_jobs())) == len(
+    assert len(list(make_scheduler(redis_client).get_jobs())) == len(
         pulse_scheduler.periodic_jobs(settings)
     )
 
@@ -64,7 +62,7 @@ def test_purge_inactive_tokens_runs_on_a_worker_and_keeps_recent_and_active_ones
     db_session.commit()
 
     queue(Priority.LOW, redis_client).enqueue(maintenance.purge_inactive_tokens, older_than_days=30)
-    SimpleWorker(all_queues(redis_client), connection=redis_client).work(burst=True)
+    make_worker(redis_client).work(burst=True)
 
     db_session.expire_all()
     left = sorted(t.user_id + t.provider for t in db_session.scalars(select(PushToken)))

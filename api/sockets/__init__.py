@@ -15,6 +15,7 @@ from flask import Flask
 from api.extensions import socketio
 from api.sockets import connection, guard, presence, typing  # noqa: F401  (handlers register on import)
 from api.sockets.loop import run_loop
+from api.sockets.message_queue import PulseRedisManager
 from runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ def init_gateway(app: Flask, runtime: Runtime, async_mode: str) -> None:
     socketio.init_app(
         app,
         async_mode=async_mode,
-        message_queue=settings.storage.redis_url,
-        channel=settings.realtime.socketio_channel,
+        client_manager=PulseRedisManager(
+            settings.realtime.message_queue_url, channel=settings.realtime.socketio_channel
+        ),
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
         max_http_buffer_size=settings.realtime.max_message_bytes,
         manage_session=False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from flask import Flask
 
 from api.sockets.local import CONNECTIONS
@@ -26,4 +27,7 @@ def close_own_connections(app: Flask) -> None:
         except Exception as exc:  # stopping anyway: the TTL sweep finishes the job
             log.warning("event=close_on_stop_failed sid=%s error_type=%s", sid, type(exc).__name__)
         CONNECTIONS.pop(sid, None)
-    context.connections.mark_gateway_gone(context.node)
+    try:
+        context.connections.mark_gateway_gone(context.node)
+    except redis.RedisError as exc:  # its liveness record expires on its own
+        log.warning("event=gateway_gone_not_recorded error_type=%s", type(exc).__name__)

@@ -43,6 +43,7 @@ from models.outbox import (
     hold_for_batch,
     record_deliveries,
     settle,
+    touch_accepted_tokens,
     user_facts,
 )
 from models.tokens import deactivate_token
@@ -321,6 +322,7 @@ def _settle(
         record_deliveries(session, deliveries, now)
         for token, result in dead_tokens:
             _deactivate(session, token, result, now)
+        touch_accepted_tokens(session, deliveries, now)
         settle(session, settlements, now)
         for notification, key, closes in gate.held:
             hold_for_batch(session, notification.id, key, closes, now)

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from rq import SimpleWorker
 
 import runtime as worker_runtime
 from api import create_app
 from core.catalog import Role
 from core.config import load_settings
-from intake.queues import all_queues
+from intake.queues import make_worker
 from jobs.outbox import sweep_outbox
 from tests.conftest import _truncate_all
 from tests.factories import NO_QUIET_HOURS, make_env
@@ -72,7 +71,7 @@ class Pipeline:
     def work(self) -> None:
         """Run every queued job, critical first, until the queues are empty."""
         connection = self.runtime.redis
-        SimpleWorker(all_queues(connection), connection=connection).work(burst=True)
+        make_worker(connection).work(burst=True)
 
     def sweep(self) -> dict[str, int]:
         return sweep_outbox()

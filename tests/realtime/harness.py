@@ -24,6 +24,7 @@ import requests
 import socketio
 from rq import Worker
 
+from intake.queues import SERIALIZER
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,8 @@ def start_worker(name: str, env: Mapping[str, str], log_dir: Path) -> Process:
     def registered() -> bool:
         if not worker.alive():
             raise RuntimeError(f"worker exited:\n{worker.output()}")
-        return any(w.pid == worker.proc.pid for w in Worker.all(connection=connection))
+        workers = Worker.all(connection=connection, serializer=SERIALIZER)
+        return any(w.pid == worker.proc.pid for w in workers)
 
     try:
         wait_until(registered, START_TIMEOUT)

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 import runtime as worker_runtime
 from core.catalog import Role
-from intake.queues import all_queues
+from intake.queues import make_worker
 from models.db import db
 from models.events import RealtimeEvent
 from models.notifications import Notification
@@ -29,7 +28,7 @@ def work(app, test_settings) -> Iterator:
     runtime = worker_runtime.configure(test_settings)
 
     def run() -> None:
-        SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+        make_worker(runtime.redis).work(burst=True)
 
     yield run
     worker_runtime.shutdown()

@@ -3,14 +3,12 @@ push; a user who is not gets the push (and the in-app copy if a socket is open).
 
 from __future__ import annotations
 
-from rq import SimpleWorker
-
 import runtime as worker_runtime
 from api import create_app
 from api.auth import mint_token
 from core.catalog import Role
 from core.config import load_settings
-from intake.queues import all_queues
+from intake.queues import make_worker
 from tests.conftest import _truncate_all
 from tests.factories import NO_QUIET_HOURS
 from tests.pipeline.conftest import APNS_DEVICE
@@ -48,7 +46,7 @@ def test_an_active_user_gets_it_in_app_and_no_push(
             headers={"Authorization": f"Bearer {mint_token(settings, 'chat', Role.SERVICE)}"},
         )
         ids = response.json["data"]["notification_ids"]
-        SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+        make_worker(runtime.redis).work(burst=True)
 
         in_app = socket.wait_for("notification")
         admin = {"Authorization": f"Bearer {mint_token(settings, 'ops', Role.ADMIN)}"}

@@ -9,14 +9,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from rq import SimpleWorker
-
 import runtime as worker_runtime
 from api import create_app
 from core import keys
 from core.catalog import Priority
 from core.config import load_settings
-from intake.queues import all_queues, queue
+from intake.queues import make_worker, queue
 from models.db import db
 from models.events import RealtimeEvent, add_events
 from stores.connections import ConnectionRecord, ConnectionStore
@@ -61,7 +59,7 @@ def test_the_sweep_closes_connections_nobody_refreshes(
 
         def swept() -> bool:
             queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime)
-            SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+            make_worker(runtime.redis).work(burst=True)
             return not redis_client.sismember(user_connections, "sid-lost")
 
         # The record lives one second (ttl_seconds=1); the first sweep after that closes it.
@@ -88,7 +86,7 @@ def test_lost_broadcasts_are_re_enqueued_and_sent(app, test_settings, users):
                 minutes=1
             )
         queue(Priority.HIGH, runtime.redis).enqueue(sweep_realtime_events)
-        SimpleWorker(all_queues(runtime.redis), connection=runtime.redis).work(burst=True)
+        make_worker(runtime.redis).work(burst=True)
         with db.session_scope() as session:
             row = session.get(RealtimeEvent, event_id)
             assert row.processed is True

@@ -221,3 +221,23 @@ def test_a_bad_value_is_reported_under_the_name_that_was_set(deprecations, chang
     with pytest.raises(ConfigError) as error:
         load_settings(with_env(**changes))
     assert str(error.value).startswith(named)
+
+
+def test_the_message_queue_and_the_rate_limits_use_redis_url_unless_split_off():
+    together = load_settings(with_env())
+    assert together.realtime.message_queue_url == together.storage.redis_url
+    assert together.api.rate_limit_storage_url == together.storage.redis_url
+
+    apart = load_settings(
+        with_env(
+            SOCKETIO_MESSAGE_QUEUE="redis://pubsub.internal:6379/0",
+            RATELIMIT_STORAGE_URL="rediss://:pw@limits.internal:6380/0",
+        )
+    )
+    assert apart.realtime.message_queue_url == "redis://pubsub.internal:6379/0"
+    assert apart.api.rate_limit_storage_url == "rediss://:pw@limits.internal:6380/0"
+
+
+def test_a_message_queue_that_is_not_a_redis_url_is_named():
+    with pytest.raises(ConfigError, match="SOCKETIO_MESSAGE_QUEUE"):
+        load_settings(with_env(SOCKETIO_MESSAGE_QUEUE="amqp://rabbit"))

