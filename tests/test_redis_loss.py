@@ -42,7 +42,7 @@ from stores.client import backoff_delay
 from tests.conftest import _truncate_all
 from tests.factories import NO_QUIET_HOURS, apns_token, fcm_token, make_env
 from tests.realtime.harness import Gateway, Process, start_worker
-from tests.throwaway_redis import ThrowawayRedis
+from tests.redis_servers import RedisServer, any_binary
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ PROCESSES = ("worker-1", "worker-2", "scheduler", "gateway")
 
 @dataclass
 class Stack:
-    redis: ThrowawayRedis
+    redis: RedisServer
     settings: Settings
     app: Flask
     client: FlaskClient
@@ -112,11 +112,11 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("redis-loss")
-    server = ThrowawayRedis(directory)
+    server = RedisServer(any_binary(), directory)
     server.start()
     env = make_env(
         database_url,
-        server.url,
+        server.url(user=None),
         **NO_QUIET_HOURS,
         LOG_LEVEL="INFO",
         OUTBOX_SWEEP_INTERVAL_SECONDS="1",
@@ -153,9 +153,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         for process in processes.values():
             process.stop()
-        if server.proc is not None:
-            server.kill()
-        server.client.close()
+        server.close()
         _truncate_all()
 
 
@@ -244,8 +242,8 @@ def test_redis_down_for_30_s_then_back_empty_loses_nothing(stack: Stack):
 def test_started_while_redis_is_down_they_wait_then_stop_or_carry_on(
     database_url: str, tmp_path: Path
 ):
-    server = ThrowawayRedis(tmp_path)  # its port, nothing listening yet
-    env = make_env(database_url, server.url, LOG_LEVEL="INFO")
+    server = RedisServer(any_binary(), tmp_path)  # its port, nothing listening yet
+    env = make_env(database_url, server.url(user=None), LOG_LEVEL="INFO")
     started = {
         name: Process(name, [sys.executable, *args], env, tmp_path)
         for name, args in (
@@ -280,9 +278,7 @@ def test_started_while_redis_is_down_they_wait_then_stop_or_carry_on(
     finally:
         for process in started.values():
             process.stop()
-        if server.proc is not None:
-            server.kill()
-        server.client.close()
+        server.close()
 
 
 # --- the schedule as /readyz reports it (the suite's Redis, no scheduler running) --------

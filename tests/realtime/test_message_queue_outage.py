@@ -16,7 +16,7 @@ import pytest
 
 from api.sockets.message_queue import PulseRedisManager
 from stores.client import RECONNECT_CAP_SECONDS
-from tests.throwaway_redis import ThrowawayRedis
+from tests.redis_servers import RedisServer, any_binary
 from tests.waiting import wait_until
 
 CHANNEL = "pulse-test-message-queue"
@@ -50,10 +50,10 @@ def test_the_message_queue_logs_an_outage_once_and_listens_again_within_the_cap(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.INFO, logger="api.sockets.message_queue")
-    server = ThrowawayRedis(tmp_path)
+    server = RedisServer(any_binary(), tmp_path)
     server.start()
-    listener = StoppableManager(server.url, channel=CHANNEL)
-    publisher = PulseRedisManager(server.url, channel=CHANNEL, write_only=True)
+    listener = StoppableManager(server.url(user=None), channel=CHANNEL)
+    publisher = PulseRedisManager(server.url(user=None), channel=CHANNEL, write_only=True)
     received: queue.Queue[Any] = queue.Queue()
 
     def listen() -> None:
@@ -94,6 +94,4 @@ def test_the_message_queue_logs_an_outage_once_and_listens_again_within_the_cap(
         assert not [r for r in caplog.records if r.exc_info]
     finally:
         listener.stopping = True
-        if server.proc is not None:
-            server.kill()
-        server.client.close()
+        server.close()
