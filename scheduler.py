@@ -61,7 +61,7 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
             id="pulse-periodic-expo-receipts",
             func=receipts.check_expo_receipts,
             interval_seconds=60,
-            queue=MAINTENANCE_QUEUE.value,
+            queue=MAINTENANCE_QUEUE,
         ),
         PeriodicJob(
             # The gateways sweep every REALTIME_SWEEP_INTERVAL_MS themselves; this one covers
@@ -83,7 +83,7 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
             id="pulse-periodic-purge-inactive-tokens",
             func=maintenance.purge_inactive_tokens,
             interval_seconds=6 * 3600,
-            queue=MAINTENANCE_QUEUE.value,
+            queue=MAINTENANCE_QUEUE,
             kwargs={"older_than_days": 30},
         ),
         PeriodicJob(
@@ -92,7 +92,7 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
             id="pulse-periodic-retention",
             func=maintenance.apply_retention,
             interval_seconds=600,
-            queue=MAINTENANCE_QUEUE.value,
+            queue=MAINTENANCE_QUEUE,
             kwargs={
                 "batch_size": maintenance.RETENTION_BATCH,
                 "max_batches": maintenance.RETENTION_MAX_BATCHES,

@@ -9,6 +9,7 @@ import logging
 
 from flask import Flask
 
+from api.activity import blp as activity_blp
 from api.cli import register_cli
 from api.errors import register_error_handlers
 from api.extensions import api, close_request_session, limiter
@@ -74,6 +75,7 @@ def create_app(
     app.register_blueprint(health_blp)
     api.register_blueprint(notifications_blp, url_prefix="/api/v1/notifications")
     api.register_blueprint(realtime_blp, url_prefix="/api/v1/realtime")
+    api.register_blueprint(activity_blp, url_prefix="/api/v1/activity")
     register_cli(app)
     if realtime:
         init_gateway(app, app.extensions[APP_EXTENSION], async_mode)

@@ -139,6 +139,7 @@ class ApiSettings:
     max_request_bytes: int
     rate_limit_register_token: str
     rate_limit_settings: str
+    rate_limit_activity: str
 
 
 @dataclass(frozen=True)
@@ -504,6 +505,8 @@ def _api(reader: _Reader, storage: StorageSettings) -> ApiSettings:
         rate_limit_register_token=reader.str("RATE_LIMIT_REGISTER_TOKEN", "10 per hour")
         or "10 per hour",
         rate_limit_settings=reader.str("RATE_LIMIT_SETTINGS", "20 per hour") or "20 per hour",
+        rate_limit_activity=reader.str("RATE_LIMIT_ACTIVITY", "120 per minute")
+        or "120 per minute",
     )
 
 

@@ -78,3 +78,13 @@ class EventRequest:
     target_user_ids: tuple[str, ...]
     payload: dict[str, Any] = field(default_factory=dict)
     match: MatchChange | None = None
+
+
+@dataclass(frozen=True)
+class ActivityReport:
+    """One thing a user did, as the app (or a service on the user's behalf) reported it."""
+
+    user_id: str
+    activity_type: str
+    occurred_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)

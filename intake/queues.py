@@ -1,7 +1,12 @@
-"""The RQ queues, one per priority, drained critical first; and the one way to build what
-reads or writes jobs: the queues, the workers and the scheduler.
+"""The RQ queues, one per priority, drained critical first, then `maintenance`; and the one
+way to build what reads or writes jobs: the queues, the workers and the scheduler.
 
-Queue names are the priority names, so that rq-dashboard shows the same words as the API.
+Queue names are the priority names, so that rq-dashboard shows the same words as the API,
+and `maintenance`: the periodic housekeeping that no delivery waits for (Expo receipts,
+retention, the purge of stale tokens). A worker serves it last by default, so a backlog
+of pushes goes first and an idle worker still does the housekeeping; a deployment may
+give it workers of its own (`python -m workers.run --queues maintenance`) and keep the
+others on the pushes (`--queues critical,high,normal,low`).
 
 Jobs are JSON, never pickle. RQ's default serializer unpickles whatever it finds in Redis, so
 anyone who could write to Redis could run code in a worker (or in rq-dashboard). Here a job
@@ -41,7 +46,9 @@ QUEUE_ORDER: tuple[Priority, ...] = (
     Priority.NORMAL,
     Priority.LOW,
 )
-MAINTENANCE_QUEUE = Priority.LOW
+MAINTENANCE_QUEUE = "maintenance"
+# What a worker serves when not told otherwise, in this order.
+WORKER_QUEUES: tuple[str, ...] = (*(p.value for p in QUEUE_ORDER), MAINTENANCE_QUEUE)
 
 # The one serializer of every queue, worker, the scheduler and rq-dashboard (`--json`).
 SERIALIZER = JSONSerializer
@@ -142,21 +149,50 @@ class PulseQueue(Queue):
         super().__init__(name, *args, serializer=_json_only(serializer), **kwargs)
 
 
-def queue(priority: Priority, connection: redis.Redis) -> Queue:
-    return PulseQueue(priority.value, connection=connection)
+def queue(name: Priority | str, connection: redis.Redis) -> Queue:
+    """A queue by its name: a priority, or MAINTENANCE_QUEUE."""
+    name = str(name)
+    if name not in WORKER_QUEUES:
+        raise ValueError(f"no queue {name!r}: the queues are {', '.join(WORKER_QUEUES)}")
+    return PulseQueue(name, connection=connection)
 
 
 def all_queues(connection: redis.Redis) -> list[Queue]:
-    return [queue(priority, connection) for priority in QUEUE_ORDER]
+    """Every queue, in the order a default worker serves them."""
+    return [queue(name, connection) for name in WORKER_QUEUES]
+
+
+def parse_queue_names(text: str) -> tuple[str, ...]:
+    """ "critical,high" -> ("critical", "high"), in the order given; ValueError naming an
+    unknown or repeated one."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError("name at least one queue")
+    unknown = [name for name in names if name not in WORKER_QUEUES]
+    if unknown:
+        raise ValueError(
+            f"unknown queue(s) {', '.join(unknown)}: the queues are {', '.join(WORKER_QUEUES)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError("a queue is named twice")
+    return names
 
 
 def make_worker(
-    connection: redis.Redis, name: str | None = None, queues: Sequence[Queue] | None = None
+    connection: redis.Redis,
+    name: str | None = None,
+    queues: Sequence[Queue | str] | None = None,
 ) -> SimpleWorker:
-    """A worker on the priority queues (or `queues`), critical first, running jobs in-process
-    (RQ's SimpleWorker: no fork per job)."""
+    """A worker on every queue (WORKER_QUEUES: critical first, maintenance last), or on
+    `queues` (Queues or names) in the order given, running jobs in-process (RQ's
+    SimpleWorker: no fork per job)."""
+    chosen = (
+        [q if isinstance(q, Queue) else queue(q, connection) for q in queues]
+        if queues is not None
+        else all_queues(connection)
+    )
     return SimpleWorker(
-        list(queues) if queues is not None else all_queues(connection),
+        chosen,
         connection=connection,
         name=name,
         serializer=SERIALIZER,

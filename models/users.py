@@ -97,6 +97,16 @@ def ensure_user(session: Session, user_id: str) -> None:
     session.execute(insert(User).values(id=user_id).on_conflict_do_nothing(index_elements=["id"]))
 
 
+def ensure_users(session: Session, user_ids: Sequence[str]) -> None:
+    """ensure_user for many, in one statement."""
+    if user_ids:
+        session.execute(
+            insert(User)
+            .values([{"id": user_id} for user_id in user_ids])
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+
+
 # --- What the real-time gateway asks of users and matches -----------------------------
 
 

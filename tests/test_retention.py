@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 import runtime as worker_runtime
 import scheduler as pulse_scheduler
-from core.catalog import Priority
 from core.config import load_settings
 from intake.queues import make_worker, queue
 from jobs import maintenance
@@ -378,7 +377,7 @@ def test_the_retention_job_is_scheduled_and_runs_on_a_worker(
     young = notification(db_session, YOUNG, "sent")
     db_session.commit()
 
-    enqueued = queue(Priority(job.queue), redis_client).enqueue(job.func, kwargs=job.kwargs)
+    enqueued = queue(job.queue, redis_client).enqueue(job.func, kwargs=job.kwargs)
     make_worker(redis_client).work(burst=True)
 
     enqueued.refresh()

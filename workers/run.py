@@ -1,4 +1,6 @@
-"""The worker process: `python -m workers.run` drains the priority queues, critical first.
+"""The worker process: `python -m workers.run` drains the priority queues, critical first,
+then the `maintenance` queue; `--queues maintenance` (or `--queues critical,high,normal,low`)
+serves only the queues named, in that order (intake.queues).
 
 It runs jobs in-process (RQ's SimpleWorker): no fork per job. A job that kills the
 process loses nothing: its rows are taken back by the outbox sweep.
@@ -23,14 +25,14 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rq import worker_registration
 from rq.exceptions import StopRequested
 from rq.worker import BaseWorker
 
-from intake.queues import make_worker
+from intake.queues import WORKER_QUEUES, make_worker, parse_queue_names
 from runtime import Runtime, bootstrap
 from stores.client import UNAVAILABLE, RedisOutage, connect
 
@@ -147,9 +149,11 @@ def _stop(signum: int, _frame: Any) -> None:
     raise StopRequested
 
 
-def run(context: Runtime, name: str, burst: bool = False) -> None:
-    """Work until stopped (or, with `burst`, until the queues are empty), through any number
-    of Redis outages."""
+def run(
+    context: Runtime, name: str, burst: bool = False, queues: Sequence[str] | None = None
+) -> None:
+    """Work on `queues` (names; every queue when None) until stopped (or, with `burst`,
+    until they are empty), through any number of Redis outages."""
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logging.getLogger("rq.worker").addFilter(_OutageLoggedOnce())
@@ -166,7 +170,7 @@ def run(context: Runtime, name: str, burst: bool = False) -> None:
                     # successor (the same name) may register.
                     lost.register_death()
                     lost = None
-                worker = guarded(make_worker(context.redis, name))
+                worker = guarded(make_worker(context.redis, name, queues))
                 log.info(
                     "event=worker_starting name=%s queues=%s", name, ",".join(worker.queue_names())
                 )
@@ -189,11 +193,20 @@ def run(context: Runtime, name: str, burst: bool = False) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Run a Pulse worker on the priority queues.")
+    parser = argparse.ArgumentParser(description="Run a Pulse worker on Pulse's queues.")
     parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    parser.add_argument(
+        "--queues",
+        default=",".join(WORKER_QUEUES),
+        help="comma-separated queue names, served in that order (default: %(default)s)",
+    )
     arguments = parser.parse_args()
+    try:
+        queues = parse_queue_names(arguments.queues)
+    except ValueError as exc:
+        parser.error(str(exc))
     context = bootstrap()
-    run(context, f"pulse-{context.node}", burst=arguments.burst)
+    run(context, f"pulse-{context.node}", burst=arguments.burst, queues=queues)
 
 
 if __name__ == "__main__":

@@ -7,19 +7,21 @@ Thin: each handler calls realtime.presence, which applies the visibility rules.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from api.sockets.guard import client_event, send_error
 from api.sockets.local import LocalConnection
 from api.sockets.schemas import (
-    ActivitySchema,
     HeartbeatEventSchema,
     PresenceSubscribeSchema,
     PresenceUpdateSchema,
 )
 from core.catalog import ClientEvent, PresenceState, ServerEvent, SocketErrorCode
+from core.requests import ActivityReport
 from core.timefmt import iso_from_timestamp
-from models.activity import UserActivity
+from intake.activity import SocketActivitySchema
+from models.activity import record_activity
 from models.db import db
 from realtime.presence import (
     TooManyStrangers,
@@ -81,18 +83,18 @@ def presence_unsubscribe(
     return {"ok": True}
 
 
-@client_event(ClientEvent.ACTIVITY, ActivitySchema)
+@client_event(ClientEvent.ACTIVITY, SocketActivitySchema)
 def activity(ctx: Runtime, conn: LocalConnection, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One item, which happened now, written as POST /api/v1/activity writes a batch."""
     now = time.time()
+    report = ActivityReport(
+        user_id=conn.user_id,
+        activity_type=data["activity_type"],
+        occurred_at=datetime.fromtimestamp(now, UTC),
+        metadata=data.get("metadata") or {},
+    )
     with db.session_scope() as session:
-        session.add(
-            UserActivity(
-                user_id=conn.user_id,
-                activity_type=data["activity_type"],
-                details=data.get("metadata") or {},
-                device_id=conn.record.device_id,
-            )
-        )
+        record_activity(session, [report], device_id=conn.record.device_id)
     announce_activity(ctx, conn.user_id, data["activity_type"], now)
     return {"ok": True}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from core.catalog import ActivityType, Platform, values
+from core.catalog import Platform, values
 from core.presence import CHOOSABLE
 from intake.fields import Locale, StrictBoolean, TimeZoneName, UserId
 
@@ -44,11 +44,6 @@ class PresenceSubscribeSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=MAX_SUBSCRIBE),
     )
-
-
-class ActivitySchema(Schema):
-    activity_type = fields.String(required=True, validate=validate.OneOf(values(ActivityType)))
-    metadata = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
 
 
 class HeartbeatEventSchema(Schema):

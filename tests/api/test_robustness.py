@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,7 @@ def test_the_app_serves_the_endpoints_this_file_tries(app):
         ("GET", "/realtime/status"),
         ("POST", "/realtime/heartbeat"),
         ("POST", "/realtime/events"),
+        ("POST", "/activity"),
     } <= endpoints
 
 
@@ -144,6 +146,15 @@ def _body_for(method: str, path: str) -> Any:
             "payload": {"minutes": 30},
         },
         ("POST", "/realtime/heartbeat"): {},
+        ("POST", "/activity"): {
+            "items": [
+                {
+                    "activity_type": "app_open",
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "user_id": "someone-else",
+                }
+            ]
+        },
     }
     if method not in BODY_METHODS:
         return None

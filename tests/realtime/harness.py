@@ -117,9 +117,10 @@ class Gateway(Process):
         wait_until(closed, timeout, message=lambda: f"{sid} never closed on {self.name}")
 
 
-def start_worker(name: str, env: Mapping[str, str], log_dir: Path) -> Process:
-    """A `workers.run` process, returned once it has registered with RQ (it listens next)."""
-    worker = Process(name, [sys.executable, "-m", "workers.run"], env, log_dir)
+def start_worker(name: str, env: Mapping[str, str], log_dir: Path, *extra: str) -> Process:
+    """A `workers.run` process (with `extra` arguments, e.g. "--queues", "maintenance"),
+    returned once it has registered with RQ (it listens next)."""
+    worker = Process(name, [sys.executable, "-m", "workers.run", *extra], env, log_dir)
     connection = redis.Redis.from_url(env["REDIS_URL"])
 
     def registered() -> bool:
