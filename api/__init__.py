@@ -38,7 +38,6 @@ def create_app(
     app = Flask("pulse")
     app.json.sort_keys = False  # keep "success" before "data", as in the seed's examples
     app.config.update(
-        PULSE_SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.api.max_request_bytes,
         API_TITLE="Pulse",
         API_VERSION="v1",

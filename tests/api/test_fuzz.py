@@ -11,6 +11,7 @@ from api import create_app
 from api.auth import mint_token
 from core.catalog import Role
 from core.config import load_settings
+from runtime import APP_EXTENSION
 from tests.factories import make_env
 
 
@@ -37,7 +38,7 @@ def fuzz_app(database_url, redis_url):
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_gets_a_5xx(case, fuzz_app):
-    config = fuzz_app.config["PULSE_SETTINGS"]
+    config = fuzz_app.extensions[APP_EXTENSION].settings
     for role in (Role.USER, Role.ADMIN):
         token = mint_token(config, "fuzz-user", role)
         response = case.call(app=fuzz_app, headers={"Authorization": f"Bearer {token}"})

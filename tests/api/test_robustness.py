@@ -313,17 +313,21 @@ def test_a_body_nested_too_deeply_is_400_on_every_json_endpoint(
     assert table_counts(db_session) == before
 
 
+def _post_raw(client, auth_header, method: str, url: str, path: str, raw: Any) -> Any:
+    """`raw` as a JSON body, by a fresh caller of a role the endpoint admits."""
+    return client.open(
+        url,
+        method=method,
+        data=raw,
+        content_type="application/json",
+        headers=auth_header(f"raw-{uuid.uuid4().hex[:8]}", _role_for(method, path)),
+    )
+
+
 @pytest.mark.parametrize("name", list(UNREADABLE))
 def test_any_other_odd_body_is_a_4xx_on_every_json_endpoint(app, client, auth_header, name):
-    raw = UNREADABLE[name]
     for method, url, path in json_endpoints(app):
-        response = client.open(
-            url,
-            method=method,
-            data=raw,
-            content_type="application/json",
-            headers=auth_header(f"odd-{uuid.uuid4().hex[:8]}", _role_for(method, path)),
-        )
+        response = _post_raw(client, auth_header, method, url, path, UNREADABLE[name])
         _assert_4xx_envelope(response, f"{name}: {method} {path}")
 
 
@@ -331,13 +335,7 @@ def test_nesting_up_to_the_limit_is_not_refused_for_its_depth(app, client, auth_
     """32 levels pass the guard (the schema may still refuse the shape, as a 4xx)."""
     for raw in (in_field(MAX_JSON_DEPTH), nested(MAX_JSON_DEPTH, "object")):
         for method, url, path in json_endpoints(app):
-            response = client.open(
-                url,
-                method=method,
-                data=raw,
-                content_type="application/json",
-                headers=auth_header(f"edge-{uuid.uuid4().hex[:8]}", _role_for(method, path)),
-            )
+            response = _post_raw(client, auth_header, method, url, path, raw)
             error = _assert_4xx_envelope(response, f"{method} {path}")
             assert error["code"] != "too_deeply_nested", f"{method} {path}: {error}"
 
